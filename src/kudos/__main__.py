@@ -1,0 +1,5 @@
+"""`python -m kudos` runs the CLI."""
+
+from kudos.cli import main
+
+main()

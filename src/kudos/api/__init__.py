@@ -1,0 +1,1 @@
+"""HTTP entrypoint: the Gameball-compatible routes and kudos' management API."""

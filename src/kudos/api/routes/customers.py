@@ -1,0 +1,71 @@
+"""Gameball customer routes: profile upsert and read-back, and the raw event history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from kudos import errors
+from kudos.api.deps import ApiKeyAuth, RuntimeDep, credentials_for, read
+from kudos.api.schemas import CustomerPublic, CustomerUpsert, CustomerUpserted, EventsPage
+from kudos.domain.payload import check_json_value
+from kudos.services import customers
+from kudos.services.customers import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
+
+router = APIRouter(tags=["customers"])
+
+
+@router.post("/customers", response_model=CustomerUpserted, summary="Create or update a customer")
+async def upsert_customer(
+    body: CustomerUpsert, request: Request, runtime: RuntimeDep, credentials: ApiKeyAuth
+) -> dict[str, Any]:
+    """Create the customer, or merge the given attributes into the existing profile."""
+    attributes = (
+        body.customerAttributes.model_dump(exclude_unset=True) if body.customerAttributes else {}
+    )
+    check_json_value(attributes, "customerAttributes", depth=1)
+    email = body.email if body.email is not None else attributes.pop("email", None)
+    mobile = body.mobile if body.mobile is not None else attributes.pop("mobile", None)
+    attributes.pop("email", None)
+    attributes.pop("mobile", None)
+    work = customers.UpsertCustomer(
+        context=runtime.context,
+        credentials=credentials_for(request, credentials),
+        customer_id=body.customerId,
+        email=email,
+        mobile=mobile,
+        attributes=attributes,
+    )
+    return {"gameballId": await runtime.writer.submit(work)}
+
+
+@router.get("/customers/{customerId}", response_model=CustomerPublic, summary="Get a customer")
+async def get_customer(
+    customerId: str, request: Request, runtime: RuntimeDep, credentials: ApiKeyAuth
+) -> dict[str, Any]:
+    """The profile by any customerId linked to it (channel merging)."""
+    return await read(runtime, credentials_for(request, credentials), customers.get_customer, customerId)
+
+
+@router.get(
+    "/customers/{customerId}/events", response_model=EventsPage, summary="List a customer's events"
+)
+async def list_customer_events(
+    customerId: str,
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: ApiKeyAuth,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = DEFAULT_EVENTS_PAGE,
+    startAfter: Annotated[int | None, Query(description="The last eventId of the previous page")] = None,
+) -> dict[str, Any]:
+    """Raw events of the profile (all its linked customerIds), newest first."""
+    if startAfter is not None and startAfter < 1:
+        raise errors.InvalidValue("Invalid value: 'startAfter' must be a positive eventId.")
+    return await read(
+        runtime,
+        credentials_for(request, credentials),
+        lambda tx, account: customers.list_events(
+            tx, account, customerId, limit=limit, start_after=startAfter
+        ),
+    )

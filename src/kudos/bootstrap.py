@@ -1,0 +1,78 @@
+"""The composition root: builds the store, writer, reader and keyring from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from kudos.config import Settings
+from kudos.domain.ratelimit import RateLimiter
+from kudos.services import accounts
+from kudos.services.ingest import IngestContext, IngestHooks
+from kudos.services.security import KeyPair, Keyring
+from kudos.storage.db import Database, Tx, open_database
+from kudos.storage.reader import Reader
+from kudos.storage.writer import Writer
+
+log = logging.getLogger("kudos")
+T = TypeVar("T")
+
+
+def build_database(settings: Settings) -> Database:
+    return open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+def build_keyring(settings: Settings) -> Keyring:
+    return Keyring(settings.resolved_server_key())
+
+
+@dataclass
+class Runtime:
+    """Everything a serving process owns; ``start`` before use, ``stop`` to drain and close."""
+
+    settings: Settings
+    db: Database
+    context: IngestContext
+    writer: Writer
+    reader: Reader
+    created_default: KeyPair | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        db = build_database(settings)
+        context = IngestContext(keyring=build_keyring(settings), limiter=RateLimiter())
+        writer = Writer(
+            db, IngestHooks(), max_batch=settings.writer_max_batch,
+            max_queue=settings.writer_max_queue,
+        )
+        return cls(settings, db, context, writer, Reader(db, threads=settings.read_threads))
+
+    def start(self, *, migrate: bool, ensure_default_account: bool) -> None:
+        """Migrate (if asked), create the default account on an empty store, start the writer."""
+        if migrate:
+            self.db.migrate()
+        if ensure_default_account:
+            keyring = self.context.keyring
+            self.created_default = run_in_transaction(
+                self.db, lambda tx: accounts.ensure_default(tx, keyring)
+            )
+        self.writer.start()
+        log.info("kudos ready on %s", self.db.describe())
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.reader.close()
+
+
+
+def run_in_transaction(db: Database, fn: Callable[[Tx], T]) -> T:
+    """Run ``fn(tx)`` in one write transaction on a fresh connection; return its result."""
+    conn = db.connect(writer=True)
+    try:
+        tx = Tx(db, conn)
+        with tx.transaction():
+            return fn(tx)
+    finally:
+        conn.close()

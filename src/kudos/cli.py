@@ -1,0 +1,184 @@
+"""The ``kudos`` command: serve, migrate, accounts. Thin: it parses, calls services, prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from kudos import errors
+from kudos.bootstrap import build_database, build_keyring, run_in_transaction
+from kudos.config import Settings
+from kudos.services import accounts
+from kudos.services.security import KeyPair
+from kudos.storage.db import Tx
+
+T = TypeVar("T")
+
+db_option = click.option(
+    "--db", "database_url", envvar="KUDOS_DATABASE_URL", default=None,
+    help="sqlite:///path/file.db or postgresql://… (default sqlite:///./kudos.db).",
+)
+
+
+def _settings(database_url: str | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)
+
+
+def _in_transaction(settings: Settings, fn: Callable[[Tx], T]) -> T:
+    db = build_database(settings)
+    if db.dialect == "sqlite":
+        db.migrate()
+    try:
+        return run_in_transaction(db, fn)
+    except errors.KudosError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _print_keys(name: str, pair: KeyPair, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"name": name, "apiKey": pair.api_key, "secretKey": pair.secret_key}))
+        return
+    click.echo(f"account:    {name}")
+    click.echo(f"api key:    {pair.api_key}")
+    click.echo(f"secret key: {pair.secret_key}")
+    click.echo("The secret key is shown only now: store it safely.")
+
+
+@click.group()
+@click.version_option(package_name="kudos")
+def main() -> None:
+    """kudos: a self-hostable events and rewards engine that speaks the Gameball API."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@db_option
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="API processes (PostgreSQL only; SQLite has one writer process).")
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+def serve(host: str | None, port: int | None, database_url: str | None, workers: int | None,
+          access_log: bool) -> None:
+    """Start the API server (SQLite migrates itself; PostgreSQL needs `kudos migrate`)."""
+    import uvicorn
+
+    settings = _settings(database_url, host=host, port=port, workers=workers)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = build_database(settings)
+    if db.dialect == "sqlite" and settings.workers > 1:
+        raise click.UsageError("--workers > 1 needs PostgreSQL: SQLite has a single writer.")
+    if db.dialect == "sqlite":
+        db.migrate()
+    elif pending := db.pending_migrations():
+        raise click.ClickException(
+            f"the database needs migrations {pending}: run `kudos migrate --db …` first"
+        )
+    keyring = build_keyring(settings)
+    created = run_in_transaction(db, lambda tx: accounts.ensure_default(tx, keyring))
+    if created is not None:
+        click.echo("Created the default account on first start:")
+        _print_keys(accounts.DEFAULT_ACCOUNT, created, as_json=False)
+    # Worker processes rebuild the settings from the environment.
+    os.environ["KUDOS_DATABASE_URL"] = settings.database_url
+    os.environ["KUDOS_SERVER_KEY"] = settings.resolved_server_key()
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+        "access_log": access_log, "log_level": settings.log_level, "lifespan": "on",
+    }
+    if settings.workers > 1:
+        uvicorn.run("kudos.api.app:app_from_environment", factory=True, workers=settings.workers, **common)
+    else:
+        from kudos.api.app import create_app
+
+        uvicorn.run(create_app(settings), **common)
+
+
+@main.command()
+@db_option
+def migrate(database_url: str | None) -> None:
+    """Apply pending schema migrations."""
+    db = build_database(_settings(database_url))
+    applied = db.migrate()
+    click.echo(f"applied migrations {applied}" if applied else "the schema is up to date")
+
+
+@main.group("accounts")
+def accounts_group() -> None:
+    """Create and manage accounts (each has its own API key and secret key)."""
+
+
+@accounts_group.command("create")
+@click.argument("name")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print {name, apiKey, secretKey} as JSON.")
+def accounts_create(name: str, database_url: str | None, as_json: bool) -> None:
+    """Create an account and print its keys (the secret key is shown only once)."""
+    settings = _settings(database_url)
+    keyring = build_keyring(settings)
+    pair = _in_transaction(settings, lambda tx: accounts.create(tx, keyring, name))
+    _print_keys(name.strip(), pair, as_json=as_json)
+
+
+@accounts_group.command("list")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def accounts_list(database_url: str | None, as_json: bool) -> None:
+    """List accounts with their settings (never their keys)."""
+    rows = _in_transaction(_settings(database_url), accounts.list_accounts)
+    if as_json:
+        click.echo(json.dumps([row.__dict__ for row in rows]))
+        return
+    click.echo(f"{'NAME':<24} {'API KEY':<10} {'MERGING':<8} {'HIGH SEC':<9} {'RATE LIMIT':<10} CREATED")
+    for row in rows:
+        security = "on" if row.high_security else "off"
+        click.echo(
+            f"{row.name:<24} {row.api_key_hint:<10} {row.channel_merging:<8} {security:<9}"
+            f" {row.rate_limit:<10} {row.created_at}"
+        )
+
+
+@accounts_group.command("rotate-keys")
+@click.argument("name")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print {name, apiKey, secretKey} as JSON.")
+def accounts_rotate(name: str, database_url: str | None, as_json: bool) -> None:
+    """Replace an account's keys; the old ones stop working at once."""
+    settings = _settings(database_url)
+    keyring = build_keyring(settings)
+    pair = _in_transaction(settings, lambda tx: accounts.rotate_keys(tx, keyring, name))
+    _print_keys(name, pair, as_json=as_json)
+
+
+@accounts_group.command("set")
+@click.argument("name")
+@db_option
+@click.option("--channel-merging", type=click.Choice(["off", "email", "mobile"]), default=None)
+@click.option("--high-security", type=click.Choice(["on", "off"]), default=None)
+@click.option("--rate-limit", default=None, help="off, gameball (100/s and 1,200/30 s) or N per second.")
+def accounts_set(name: str, database_url: str | None, channel_merging: str | None,
+                 high_security: str | None, rate_limit: str | None) -> None:
+    """Change an account's channel merging, high-security mode or rate limit."""
+    security = None if high_security is None else high_security == "on"
+    account = _in_transaction(
+        _settings(database_url),
+        lambda tx: accounts.configure(
+            tx, name, channel_merging=channel_merging, high_security=security, rate_limit=rate_limit
+        ),
+    )
+    click.echo(
+        f"{account.name}: channel merging {account.channel_merging}, high security "
+        f"{'on' if account.high_security else 'off'}, rate limit {account.rate_limit}"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure domain code: value objects, identity rules and payload validation. No I/O."""

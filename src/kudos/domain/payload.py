@@ -1,0 +1,162 @@
+"""Validation of Send Events bodies: decoded JSON in, an ``EventBatch`` out, or a coded error.
+
+Limits (documented in docs/events.md):
+- ``customerId``: a string of 1 to 100 characters, not only white space;
+- ``events``: an object of 1 to 100 entries; each name 1 to 100 characters; each value an
+  object, ``{}`` or ``null``;
+- metadata: keys of at most 255 characters; values may be strings, numbers, booleans, null,
+  arrays and objects, nested at most 10 levels deep (the metadata object is level 1);
+- ``email``: at most 254 characters; ``mobile``: at most 50; both optional, ``null`` = absent;
+- no string anywhere may contain a NUL character (PostgreSQL cannot store one);
+- the whole body is at most 1 MiB (checked by the API before decoding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kudos import errors
+
+MAX_ID_LENGTH = 100
+MAX_EVENTS = 100
+MAX_EVENT_NAME = 100
+MAX_KEY_LENGTH = 255
+MAX_DEPTH = 10
+MAX_EMAIL = 254
+MAX_MOBILE = 50
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """One customer and the named events sent for them in one request."""
+
+    customer_id: str
+    events: tuple[tuple[str, Metadata], ...]
+    email: str | None = None
+    mobile: str | None = None
+    attributes: Metadata = field(default_factory=dict)
+
+
+def parse_event_batch(
+    body: Any, *, id_field: str = "customerId", attributes_field: str | None = None
+) -> EventBatch:
+    """Validate a decoded Send Events body; raise a ``PayloadError`` naming the first problem."""
+    if not isinstance(body, dict):
+        raise errors.InvalidPayload("Invalid payload: the body must be a JSON object.")
+    customer_id = require_string(body, id_field, max_length=MAX_ID_LENGTH)
+    events = _parse_events(body)
+    attributes: Metadata = {}
+    if attributes_field is not None:
+        attributes = optional_object(body, attributes_field)
+    return EventBatch(
+        customer_id=customer_id,
+        events=events,
+        email=optional_string(body, "email", max_length=MAX_EMAIL),
+        mobile=optional_string(body, "mobile", max_length=MAX_MOBILE),
+        attributes=attributes,
+    )
+
+
+def require_string(body: dict[str, Any], name: str, *, max_length: int) -> str:
+    """A required non-blank string field of at most ``max_length`` characters."""
+    if name not in body:
+        raise errors.MissingArguments(f"Missing arguments: '{name}' is required.")
+    value = body[name]
+    if value is None:
+        raise errors.NullArguments(f"Null arguments: '{name}' must not be null.")
+    if not isinstance(value, str):
+        raise errors.InvalidValue(f"Invalid value: '{name}' must be a string.")
+    if not value.strip() or len(value) > max_length:
+        raise errors.InvalidValue(
+            f"Invalid value: '{name}' must be 1 to {max_length} characters, not blank."
+        )
+    check_text(value, name)
+    return value
+
+
+def optional_string(body: dict[str, Any], name: str, *, max_length: int) -> str | None:
+    """An optional string field; ``null`` counts as absent."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise errors.InvalidValue(
+            f"Invalid value: '{name}' must be a string of at most {max_length} characters."
+        )
+    check_text(value, name)
+    return value
+
+
+def optional_object(body: dict[str, Any], name: str) -> Metadata:
+    """An optional free-form object field, checked like metadata; ``null`` counts as absent."""
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.InvalidValue(f"Invalid value: '{name}' must be an object.")
+    check_json_value(value, name, depth=1)
+    return value
+
+
+def check_text(value: str, where: str) -> None:
+    """Reject strings the stores cannot hold: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise errors.InvalidValue(f"Invalid value: '{where}' contains a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidValue(
+            f"Invalid value: '{where}' contains an unpaired surrogate."
+        ) from None
+
+
+def check_json_value(value: Any, where: str, *, depth: int) -> None:
+    """Walk a metadata value, enforcing the nesting depth, key lengths and text rules."""
+    if isinstance(value, str):
+        check_text(value, where)
+    elif isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            raise errors.InvalidValue(f"Invalid value: '{where}' nests deeper than {MAX_DEPTH}.")
+        for key, item in value.items():
+            if len(key) > MAX_KEY_LENGTH:
+                raise errors.InvalidValue(
+                    f"Invalid value: a key in '{where}' is longer than {MAX_KEY_LENGTH} characters."
+                )
+            check_text(key, where)
+            check_json_value(item, f"{where}.{key}", depth=depth + 1)
+    elif isinstance(value, list):
+        if depth > MAX_DEPTH:
+            raise errors.InvalidValue(f"Invalid value: '{where}' nests deeper than {MAX_DEPTH}.")
+        for item in value:
+            check_json_value(item, where, depth=depth + 1)
+
+
+def _parse_events(body: dict[str, Any]) -> tuple[tuple[str, Metadata], ...]:
+    if "events" not in body:
+        raise errors.MissingArguments("Missing arguments: 'events' is required.")
+    events = body["events"]
+    if events is None:
+        raise errors.NullArguments("Null arguments: 'events' must not be null.")
+    if not isinstance(events, dict):
+        raise errors.InvalidValue("Invalid value: 'events' must be an object of name → metadata.")
+    if not 1 <= len(events) <= MAX_EVENTS:
+        raise errors.InvalidValue(f"Invalid value: 'events' must hold 1 to {MAX_EVENTS} events.")
+    parsed = []
+    for name, metadata in events.items():
+        if not name or len(name) > MAX_EVENT_NAME:
+            raise errors.InvalidValue(
+                f"Invalid value: event names must be 1 to {MAX_EVENT_NAME} characters."
+            )
+        check_text(name, "events")
+        if metadata is None:
+            metadata = {}
+        elif not isinstance(metadata, dict):
+            raise errors.InvalidValue(
+                f"Invalid value: the metadata of event '{name}' must be an object or null."
+            )
+        check_json_value(metadata, f"events.{name}", depth=1)
+        parsed.append((name, metadata))
+    return tuple(parsed)

@@ -1,0 +1,54 @@
+"""Per-account rate limits as fixed windows, pure but for the injected clock reading.
+
+Policies: ``off``; ``gameball`` (Gameball's Events limit: 100 per second and 1,200 per
+30 seconds); or a whole number N (N per second). Counters live in the process, so with
+``kudos serve --workers N`` each process enforces the limit on its own share.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+GAMEBALL_WINDOWS: tuple[tuple[int, int], ...] = ((1, 100), (30, 1200))
+
+
+def parse_policy(policy: str) -> tuple[tuple[int, int], ...]:
+    """``(window_seconds, max_requests)`` pairs for a policy string; ValueError if invalid."""
+    if policy == "off":
+        return ()
+    if policy == "gameball":
+        return GAMEBALL_WINDOWS
+    if re.fullmatch(r"[1-9][0-9]{0,8}", policy):
+        return ((1, int(policy)),)
+    raise ValueError(f"rate limit must be off, gameball or a positive whole number, not {policy!r}")
+
+
+class RateLimiter:
+    """Counts requests per account and window; ``hit`` says how long to wait when over."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def hit(self, account_id: int, policy: str, now: float) -> int | None:
+        """Count one request; return seconds to wait (Retry-After) if it is over a limit.
+
+        A refused request is not counted, so a client that backs off recovers on time.
+        """
+        windows = parse_policy(policy)
+        current: list[tuple[tuple[int, int], int, int]] = []
+        waits: list[int] = []
+        for seconds, limit in windows:
+            index = int(now // seconds)
+            key = (account_id, seconds)
+            start, count = self._counts.get(key, (index, 0))
+            if start != index:
+                count = 0
+            if count >= limit:
+                waits.append(max(1, math.ceil((index + 1) * seconds - now)))
+            current.append((key, index, count))
+        if waits:
+            return max(waits)
+        for key, index, count in current:
+            self._counts[key] = (index, count + 1)
+        return None

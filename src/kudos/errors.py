@@ -1,0 +1,161 @@
+"""The kudos error tree.
+
+Every error a client can see is a ``KudosError`` with a stable numeric ``code`` (Gameball's v4
+codes where Gameball has one), an HTTP ``status`` and a ``type`` label. Services raise these;
+the API renders them in one envelope (``kudos.api.errors``). ``docs/errors.md`` documents every
+code, and a test fails when a code exists here that the document does not list.
+
+    KudosError
+    ├── AuthError                  1000 Unauthorized (401)
+    │   └── SecretKeyRequired      1001 (401)
+    ├── ConflictError
+    │   └── IdempotencyKeyReused   2002 (422)
+    ├── RateLimited                2003 (429, Retry-After)
+    ├── PayloadError
+    │   ├── MissingArguments       3000 (400)
+    │   ├── NullArguments          3001 (422)
+    │   ├── InvalidValue           3003 (422)
+    │   ├── UnsupportedMediaType   3013 (415)
+    │   ├── PayloadTooLarge        3014 (413)
+    │   └── InvalidPayload         3016 (400)
+    ├── NotFound                   4004 (404)
+    │   ├── CustomerNotFound       4004 (404)
+    │   └── AccountNotFound        4004 (404)
+    ├── MethodNotAllowed           4005 (405)
+    ├── InternalError              5000 (500)
+    └── Unavailable                5003 (503, Retry-After)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KudosError(Exception):
+    """Base of every error with a client-visible code."""
+
+    code: ClassVar[int] = 4500
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "General Error"
+    default_message: ClassVar[str] = "Something went wrong."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        self.message = message or self.default_message
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+
+class AuthError(KudosError):
+    code = 1000
+    status = 401
+    type = "Authentication Error"
+    default_message = "Unauthorized: a valid apikey header is required."
+
+
+class SecretKeyRequired(AuthError):
+    code = 1001
+    default_message = "Secret key required: send a valid secretkey header."
+
+
+class ConflictError(KudosError):
+    type = "Request Error"
+
+
+class IdempotencyKeyReused(ConflictError):
+    code = 2002
+    status = 422
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class RateLimited(KudosError):
+    code = 2003
+    status = 429
+    type = "Request Error"
+    default_message = "Too many requests: the account's rate limit is exceeded."
+
+
+class PayloadError(KudosError):
+    type = "Payload Error"
+
+
+class MissingArguments(PayloadError):
+    code = 3000
+    status = 400
+    default_message = "Missing arguments."
+
+
+class NullArguments(PayloadError):
+    code = 3001
+    status = 422
+    default_message = "Null arguments."
+
+
+class InvalidValue(PayloadError):
+    code = 3003
+    status = 422
+    default_message = "Invalid value."
+
+
+class UnsupportedMediaType(PayloadError):
+    code = 3013
+    status = 415
+    default_message = "Not supported: the request body must be JSON (Content-Type: application/json)."
+
+
+class PayloadTooLarge(PayloadError):
+    code = 3014
+    status = 413
+    default_message = "Payload too large: the request body exceeds 1 MiB."
+
+
+class InvalidPayload(PayloadError):
+    code = 3016
+    status = 400
+    default_message = "Invalid payload: the body is not valid JSON."
+
+
+class NotFound(KudosError):
+    code = 4004
+    status = 404
+    type = "General Error"
+    default_message = "Not found."
+
+
+class CustomerNotFound(NotFound):
+    default_message = "Customer not found."
+
+
+class AccountNotFound(NotFound):
+    default_message = "Account not found."
+
+
+class MethodNotAllowed(KudosError):
+    code = 4005
+    status = 405
+    type = "General Error"
+    default_message = "Method not allowed."
+
+
+class InternalError(KudosError):
+    code = 5000
+    status = 500
+    type = "Server Error"
+    default_message = "Internal server error."
+
+
+class Unavailable(KudosError):
+    code = 5003
+    status = 503
+    type = "Server Error"
+    default_message = "Service unavailable: the server is overloaded, retry later."
+
+
+def all_error_classes() -> list[type[KudosError]]:
+    """Every error class, for the docs-drift test and the OpenAPI description."""
+    found: list[type[KudosError]] = []
+    pending: list[type[KudosError]] = [KudosError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

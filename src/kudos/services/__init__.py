@@ -1,0 +1,1 @@
+"""Use cases: each takes a transaction (``Tx``) or runs as writer ``Work``."""

@@ -1,0 +1,119 @@
+"""Customer profiles: the create/update use case and the read-back views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kudos import errors
+from kudos.domain.model import Account, Credentials, iso, utc_now
+from kudos.services import accounts, identity
+from kudos.services.ingest import IngestContext
+from kudos.storage import events as event_rows
+from kudos.storage import profiles
+from kudos.storage.db import Tx
+
+MAX_EVENTS_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 50
+
+
+@dataclass(slots=True)
+class UpsertCustomer:
+    """``POST …/customers`` as writer work: create or update a profile, merging attributes."""
+
+    context: IngestContext
+    credentials: Credentials
+    customer_id: str
+    email: str | None
+    mobile: str | None
+    attributes: dict[str, Any]
+    now: str = field(default_factory=utc_now)
+    account: Account | None = None
+
+    def prepare(self, tx: Tx) -> None:
+        self.account = accounts.authenticate(tx, self.context.keyring, self.credentials)
+
+    def lock_keys(self) -> list[str]:
+        assert self.account is not None
+        return identity.lock_key(self.account, self.customer_id, email=self.email, mobile=self.mobile)
+
+    def apply(self, tx: Tx) -> int:
+        assert self.account is not None
+        profile = identity.resolve(
+            tx, self.account, self.customer_id, email=self.email, mobile=self.mobile, now=self.now
+        )
+        if self.attributes:
+            profile.attributes = identity.merge_attributes(profile.attributes, self.attributes)
+            profiles.update(tx, profile, self.now)
+        return profile.id
+
+
+def get_customer(tx: Tx, account: Account, customer_id: str) -> dict[str, Any]:
+    """The profile in Gameball's v4 shape, plus kudos' ``linkedCustomerIds``."""
+    profile = _find(tx, account, customer_id)
+    attributes = dict(profile.attributes)
+    attributes["email"] = profile.email
+    attributes["mobile"] = profile.mobile
+    attributes.setdefault("custom", {})
+    return {
+        "customerId": customer_id,
+        "gameballId": profile.id,
+        "customerAttributes": attributes,
+        "createdAt": iso(profile.created_at),
+        "updatedAt": iso(profile.updated_at),
+        "linkedCustomerIds": profiles.customer_ids_of(tx, account.id, profile.id),
+    }
+
+
+def list_events(
+    tx: Tx, account: Account, customer_id: str, *, limit: int, start_after: int | None
+) -> dict[str, Any]:
+    """One page of the profile's raw events, newest first, with ``hasMore``."""
+    if not 1 <= limit <= MAX_EVENTS_PAGE:
+        raise errors.InvalidValue(f"Invalid value: 'limit' must be 1 to {MAX_EVENTS_PAGE}.")
+    profile = _find(tx, account, customer_id)
+    ids = profiles.customer_ids_of(tx, account.id, profile.id)
+    rows = event_rows.page_for_customers(tx, account.id, ids, before=start_after, limit=limit + 1)
+    return {
+        "events": [
+            {
+                "eventId": row[0],
+                "name": row[1],
+                "metadata": profiles.decode_json(row[2]),
+                "customerId": row[3],
+                "receivedAt": iso(row[4]),
+            }
+            for row in rows[:limit]
+        ],
+        "hasMore": len(rows) > limit,
+    }
+
+
+def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
+    """Every event name the account has sent, with its metadata keys and their types."""
+    names, keys = event_rows.catalog(tx, account.id)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for name, key, kind, count, first, last in keys:
+        by_name.setdefault(name, []).append(
+            {"key": key, "type": kind, "count": count, "firstSeen": iso(first), "lastSeen": iso(last)}
+        )
+    return {
+        "events": [
+            {
+                "name": name,
+                "count": count,
+                "firstSeen": iso(first),
+                "lastSeen": iso(last),
+                "keys": by_name.get(name, []),
+            }
+            for name, count, first, last in names
+        ]
+    }
+
+
+
+def _find(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:
+    profile = profiles.by_customer_id(tx, account.id, customer_id)
+    if profile is None:
+        raise errors.CustomerNotFound(f"Customer {customer_id!r} not found.")
+    return profile

@@ -1,0 +1,128 @@
+"""Identity resolution: which profile a customerId (plus email or mobile) belongs to.
+
+With channel merging off, every customerId has its own profile and email/mobile are plain
+attributes. With merging on ``email`` (or ``mobile``), the normalised identifier links
+customerIds: a new customerId joins the profile that holds the identifier, and a request that
+links two existing profiles merges them into the older one, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kudos.domain.identity import MergeMode, merge_identifier, normalize_email, normalize_mobile
+from kudos.domain.model import Account
+from kudos.storage import profiles
+from kudos.storage.profiles import ProfileRow
+from kudos.storage.db import Tx
+
+
+def lock_key(account: Account, customer_id: str, *, email: str | None, mobile: str | None) -> list[str]:
+    """The keys that serialize writers touching this customerId or its identifier."""
+    keys = [f"customer:{account.id}:{customer_id}"]
+    identifier = merge_identifier(account.channel_merging, email=email, mobile=mobile)
+    if identifier is not None:
+        keys.append(f"identifier:{account.id}:{account.channel_merging}:{identifier}")
+    return keys
+
+
+def resolve(
+    tx: Tx,
+    account: Account,
+    customer_id: str,
+    *,
+    email: str | None,
+    mobile: str | None,
+    now: str,
+) -> ProfileRow:
+    """The profile for ``customer_id``, created, linked or merged as the account's mode says."""
+    mode = account.channel_merging
+    identifier = merge_identifier(mode, email=email, mobile=mobile)
+    current = profiles.by_customer_id(tx, account.id, customer_id)
+    holder = profiles.by_identifier(tx, account.id, mode, identifier) if identifier else None
+    if current is None and holder is None:
+        return _create(tx, account, customer_id, email=email, mobile=mobile, key=identifier, now=now)
+    if current is None:
+        assert holder is not None  # one of the two exists past the first branch
+        profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
+        current = holder
+    elif holder is not None and holder.id != current.id:
+        current = _merge(tx, account, current, holder, identifier=identifier, now=now)
+    changed = _set_key(current, mode, identifier)
+    changed = _set_contact(current, email=email, mobile=mobile) or changed
+    if changed:
+        profiles.update(tx, current, now)
+    return current
+
+
+def _create(
+    tx: Tx, account: Account, customer_id: str, *, email: str | None, mobile: str | None,
+    key: str | None, now: str,
+) -> ProfileRow:
+    mode = account.channel_merging
+    row = ProfileRow(
+        id=0, created_at=now, updated_at=now, email=_contact_email(email),
+        mobile=_contact_mobile(mobile), email_key=key if mode == "email" else None,
+        mobile_key=key if mode == "mobile" else None, attributes={},
+    )
+    row.id = profiles.insert(
+        tx, account.id, email=row.email, mobile=row.mobile, email_key=row.email_key,
+        mobile_key=row.mobile_key, attributes=row.attributes, now=now,
+    )
+    profiles.add_customer_id(tx, account.id, customer_id, row.id, now)
+    return row
+
+
+def _merge(
+    tx: Tx, account: Account, first: ProfileRow, second: ProfileRow, *, identifier: str | None,
+    now: str,
+) -> ProfileRow:
+    """Merge the newer profile into the older one; nothing of either is lost."""
+    winner, loser = (first, second) if first.id < second.id else (second, first)
+    profiles.absorb(
+        tx, account.id, winner=winner.id, loser=loser.id, kind=account.channel_merging,
+        identifier=identifier or "", now=now,
+    )
+    winner.attributes = merge_attributes(loser.attributes, winner.attributes)
+    winner.email = winner.email or loser.email
+    winner.mobile = winner.mobile or loser.mobile
+    # Later capabilities (ledger, badges, progress) combine the loser's rows here too.
+    profiles.update(tx, winner, now)
+    return winner
+
+
+def merge_attributes(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``; the free-form ``custom`` object merges key by key."""
+    merged = {**base, **update}
+    if isinstance(base.get("custom"), dict) and isinstance(update.get("custom"), dict):
+        merged["custom"] = {**base["custom"], **update["custom"]}
+    return merged
+
+
+def _set_key(profile: ProfileRow, mode: MergeMode, identifier: str | None) -> bool:
+    if identifier is None or profile.identifier(mode) == identifier:
+        return False
+    if mode == "email":
+        profile.email_key = identifier
+    else:
+        profile.mobile_key = identifier
+    return True
+
+
+def _set_contact(profile: ProfileRow, *, email: str | None, mobile: str | None) -> bool:
+    new_email, new_mobile = _contact_email(email), _contact_mobile(mobile)
+    changed = False
+    if new_email is not None and new_email != profile.email:
+        profile.email, changed = new_email, True
+    if new_mobile is not None and new_mobile != profile.mobile:
+        profile.mobile, changed = new_mobile, True
+    return changed
+
+
+def _contact_email(raw: str | None) -> str | None:
+    """An email worth keeping as an attribute: trimmed, and not a placeholder."""
+    return raw.strip() if raw is not None and normalize_email(raw) is not None else None
+
+
+def _contact_mobile(raw: str | None) -> str | None:
+    return raw.strip() if raw is not None and normalize_mobile(raw) is not None else None

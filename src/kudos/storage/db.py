@@ -1,0 +1,194 @@
+"""The database port: connections, transactions and the per-dialect SQL differences.
+
+Repositories write SQL once, with ``?`` placeholders and ``{name}`` template fields; each
+adapter (``sqlite.py``, ``postgres.py``) translates it. Connections are plain DB-API
+connections in autocommit mode, and transactions are opened explicitly with ``Tx.begin``.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, Protocol
+
+Row = tuple[Any, ...]
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Row | None: ...
+    def fetchall(self) -> list[Row]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Database(abc.ABC):
+    """One store: how to connect, and how its SQL differs from the shared text."""
+
+    dialect: str
+    template_fields: dict[str, str] = {}
+    retryable_errors: tuple[type[BaseException], ...] = ()
+    connection_errors: tuple[type[BaseException], ...] = ()
+    migrations_package = "kudos.storage.migrations"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sql_cache: dict[str, str] = {}
+
+    @abc.abstractmethod
+    def connect(self, *, writer: bool) -> Connection:
+        """Open a connection in autocommit mode (the writer's gets write settings)."""
+
+    @abc.abstractmethod
+    def begin_sql(self) -> str:
+        """The statement that opens a write transaction."""
+
+    def placeholder_sql(self, sql: str) -> str:
+        """Rewrite ``?`` placeholders for the driver (identity on SQLite)."""
+        return sql
+
+    def sql(self, text: str) -> str:
+        """Translate shared SQL text into this dialect's, cached by text."""
+        cached = self._sql_cache.get(text)
+        if cached is None:
+            cached = self.placeholder_sql(text.format(**self.template_fields))
+            self._sql_cache[text] = cached
+        return cached
+
+    def setup_statements(self) -> list[str]:
+        """Statements that must run before the first migration (PostgreSQL: the schema)."""
+        return []
+
+    def lock(self, tx: Tx, keys: Sequence[str]) -> None:
+        """Serialize concurrent transactions on these keys (a no-op with one writer)."""
+
+    def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        conn.executemany(sql, rows)
+
+    def migration_scripts(self) -> list[tuple[int, str, str]]:
+        """``(version, name, sql)`` for every migration file of this dialect, in order."""
+        folder = resources.files(self.migrations_package).joinpath(self.dialect)
+        scripts = []
+        for entry in folder.iterdir():
+            match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+            if match:
+                scripts.append((int(match[1]), match[2], entry.read_text()))
+        return sorted(scripts)
+
+    def pending_migrations(self) -> list[int]:
+        """Versions not applied yet (all of them on an empty database)."""
+        conn = self.connect(writer=False)
+        try:
+            try:
+                rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            except Exception:  # no table yet: nothing applied
+                rows = []
+            done = {row[0] for row in rows}
+        finally:
+            conn.close()
+        return [version for version, _, _ in self.migration_scripts() if version not in done]
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied."""
+        conn = self.connect(writer=True)
+        try:
+            return apply_migrations(self, Tx(self, conn))
+        finally:
+            conn.close()
+
+    def describe(self) -> str:
+        """The URL without credentials, for logs."""
+        return re.sub(r"//[^@/]*@", "//***@", self.url)
+
+
+class Tx:
+    """A connection plus the dialect: shared SQL in, rows out."""
+
+    def __init__(self, db: Database, conn: Any) -> None:
+        self.db = db
+        self.conn = conn
+        self.memo: dict[Any, Any] = {}
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.db.sql(sql), params)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self.execute(sql, params).fetchall()
+        return rows
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.executemany(self.conn, self.db.sql(sql), rows)
+
+    def begin(self) -> None:
+        self.conn.execute(self.db.begin_sql())
+        self.memo.clear()
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """Run the block in a transaction that commits on success and rolls back otherwise."""
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+
+def apply_migrations(db: Database, tx: Tx) -> list[int]:
+    """Apply every migration newer than the recorded version, in one transaction."""
+    applied: list[int] = []
+    with tx.transaction():
+        db.lock(tx, ["schema_migrations"])
+        for statement in db.setup_statements():
+            tx.execute(statement)
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {timestamp} NOT NULL)"
+        )
+        done = {row[0] for row in tx.all("SELECT version FROM schema_migrations")}
+        for version, name, script in db.migration_scripts():
+            if version in done:
+                continue
+            _run_script(tx.conn, script)
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, {now})",
+                (version, name),
+            )
+            applied.append(version)
+    return applied
+
+
+def _run_script(conn: Any, script: str) -> None:
+    # executescript() would COMMIT first; run statement by statement inside our transaction.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def open_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
+    """Choose the adapter by URL scheme."""
+    if url.startswith("sqlite:"):
+        from kudos.storage.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase(url, synchronous=sqlite_synchronous)
+    if url.startswith(("postgresql:", "postgres:")):
+        from kudos.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
