@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -108,10 +109,29 @@ def app(settings: Settings, runtime: Runtime) -> KudosApp:
     return create_app(settings, runtime=runtime)
 
 
+def documented_error_codes() -> set[int]:
+    """Codes in docs/errors.md: the v4 codes of the first column and the legacy ones of the last."""
+    table = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    rows = re.findall(r"^\| (\d{4}) \|.*\| (\d+) \|$", table, flags=re.MULTILINE)
+    return {int(code) for row in rows for code in row}
+
+
+async def _error_codes_are_documented(response: httpx.Response) -> None:
+    """Every error any test provokes must carry a code that docs/errors.md lists."""
+    if response.status_code < 400:
+        return
+    await response.aread()
+    code = response.json().get("code")
+    assert code in documented_error_codes(), f"undocumented error code {code}: {response.text}"
+
+
 @pytest.fixture
 async def client(app: KudosApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kudos") as client:
+    hooks = {"response": [_error_codes_are_documented]}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://kudos", event_hooks=hooks
+    ) as client:
         yield client
 
 
