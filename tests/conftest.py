@@ -101,7 +101,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         yield runtime
     finally:
-        runtime.stop()
+        await runtime.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from kudos.services.ingest import IngestContext, IngestHooks
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
 from kudos.storage.reader import Reader
-from kudos.storage.writer import Writer
+from kudos.storage.writer import Writer, build_writer
 
 log = logging.getLogger("kudos")
 T = TypeVar("T")
@@ -43,14 +43,16 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         db = build_database(settings)
         context = IngestContext(keyring=build_keyring(settings), limiter=RateLimiter())
-        writer = Writer(
+        writer = build_writer(
             db, IngestHooks(), max_batch=settings.writer_max_batch,
             max_queue=settings.writer_max_queue,
         )
         return cls(settings, db, context, writer, Reader(db, threads=settings.read_threads))
 
     def start(self, *, migrate: bool, ensure_default_account: bool) -> None:
-        """Migrate (if asked), create the default account on an empty store, start the writer."""
+        """Migrate (if asked), create the default account on an empty store, start the writer.
+
+        Call it from the event loop that will serve requests."""
         if migrate:
             self.db.migrate()
         if ensure_default_account:
@@ -58,12 +60,15 @@ class Runtime:
             self.created_default = run_in_transaction(
                 self.db, lambda tx: accounts.ensure_default(tx, keyring)
             )
+        self.db.start_maintenance()
         self.writer.start()
         log.info("kudos ready on %s", self.db.describe())
 
-    def stop(self) -> None:
-        self.writer.stop()
+    async def stop(self) -> None:
+        """Commit everything queued, then close the connections."""
+        await self.writer.stop()
         self.reader.close()
+        self.db.stop_maintenance()
 
 
 

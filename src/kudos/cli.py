@@ -93,6 +93,8 @@ def serve(host: str | None, port: int | None, database_url: str | None, workers:
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
         "access_log": access_log, "log_level": settings.log_level, "lifespan": "on",
+        # kudos is not behind a proxy by default, and Server/Date headers cost every response.
+        "proxy_headers": False, "server_header": False, "date_header": False,
     }
     if settings.workers > 1:
         uvicorn.run("kudos.api.app:app_from_environment", factory=True, workers=settings.workers, **common)

@@ -1,9 +1,16 @@
-"""The group-commit writer: batching, per-request savepoints, bounded queue."""
+"""The group-commit writer: batching, per-request rollback, bounded queue, draining stop.
+
+Both drivers run the same batch procedure. ``LoopWriter`` only runs when the test yields to
+the event loop, so work queued between two awaits forms one batch; ``ThreadWriter`` runs at
+once, so the tests first hold it inside a batch (``held``) while the next batch queues up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -11,29 +18,32 @@ import pytest
 from kudos import errors
 from kudos.bootstrap import Runtime, run_in_transaction
 from kudos.storage.db import Tx
-from kudos.storage.writer import Writer
+from kudos.storage.writer import LoopWriter, ThreadWriter, Writer
 
 
 class CountingHooks:
+    """Counts the batches that reached their flush (each is one committed transaction)."""
+
     def __init__(self) -> None:
         self.batches = 0
-        self.applied: list[Any] = []
 
     def begin(self) -> None:
-        self.batches += 1
+        pass
 
     def item_applied(self, work: Any) -> None:
-        self.applied.append(work)
+        pass
 
     def flush(self, tx: Tx) -> None:
-        pass
+        self.batches += 1
 
 
 class Insert:
-    """Writes one row to a scratch table; optionally fails afterwards."""
+    """Writes one row to a scratch table; optionally fails afterwards or waits for a signal."""
 
-    def __init__(self, value: str, *, fail_with: Exception | None = None,
-                 hold: threading.Event | None = None, started: threading.Event | None = None) -> None:
+    def __init__(
+        self, value: str, *, fail_with: Exception | None = None,
+        hold: threading.Event | None = None, started: threading.Event | None = None,
+    ) -> None:
         self.value = value
         self.fail_with = fail_with
         self.hold = hold
@@ -57,6 +67,12 @@ class Insert:
         return self.value
 
 
+@pytest.fixture(params=[LoopWriter, ThreadWriter], ids=["loop", "thread"])
+def writer_class(request: pytest.FixtureRequest) -> type[Writer]:
+    driver: type[Writer] = request.param
+    return driver
+
+
 @pytest.fixture
 def scratch(runtime: Runtime) -> Runtime:
     run_in_transaction(runtime.db, lambda tx: tx.execute("CREATE TABLE scratch (value TEXT)"))
@@ -68,61 +84,78 @@ def stored(runtime: Runtime) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def test_a_failing_request_rolls_back_alone_inside_its_batch(scratch: Runtime) -> None:
+@asynccontextmanager
+async def held(writer: Writer) -> AsyncIterator[None]:
+    """Keep a thread writer busy inside a batch until the block ends."""
+    if not isinstance(writer, ThreadWriter):
+        yield
+        return
+    hold, started = threading.Event(), threading.Event()
+    blocker = asyncio.create_task(writer.submit(Insert("0-blocker", hold=hold, started=started)))
+    await asyncio.to_thread(started.wait, 10)
+    try:
+        yield
+    finally:
+        hold.set()
+        assert await blocker == "0-blocker"
+
+
+async def test_a_failing_request_rolls_back_alone_inside_its_batch(
+    scratch: Runtime, writer_class: type[Writer]
+) -> None:
     hooks = CountingHooks()
-    writer = Writer(scratch.db, hooks)
+    writer = writer_class(scratch.db, hooks)
     writer.start()
     try:
-        hold, started = threading.Event(), threading.Event()
-        blocker = asyncio.create_task(writer.submit(Insert("a-first", hold=hold, started=started)))
-        await asyncio.to_thread(started.wait, 10)
-        # While the writer is held inside the first batch, these queue up as the next batch.
-        batch = [
-            asyncio.create_task(writer.submit(Insert("b-good"))),
-            asyncio.create_task(writer.submit(Insert("c-broken", fail_with=RuntimeError("boom")))),
-            asyncio.create_task(writer.submit(Insert("d-invalid", fail_with=errors.InvalidValue()))),
-            asyncio.create_task(writer.submit(Insert("refused"))),
-            asyncio.create_task(writer.submit(Insert("e-good"))),
-        ]
-        await asyncio.sleep(0)
-        hold.set()
-        assert await blocker == "a-first"
+        async with held(writer):
+            batch = [
+                asyncio.create_task(writer.submit(Insert("b-good"))),
+                asyncio.create_task(writer.submit(Insert("c-broken", fail_with=RuntimeError("boom")))),
+                asyncio.create_task(writer.submit(Insert("d-invalid", fail_with=errors.InvalidValue()))),
+                asyncio.create_task(writer.submit(Insert("refused"))),
+                asyncio.create_task(writer.submit(Insert("e-good"))),
+            ]
+            await asyncio.sleep(0)
         results = await asyncio.gather(*batch, return_exceptions=True)
     finally:
-        writer.stop()
+        await writer.stop()
     assert results[0] == "b-good" and results[4] == "e-good"
     assert isinstance(results[1], errors.InternalError)
     assert isinstance(results[2], errors.InvalidValue)
     assert isinstance(results[3], errors.AuthError)
-    assert hooks.batches == 2  # the five queued requests shared one transaction
-    assert stored(scratch) == ["a-first", "b-good", "e-good"]
+    # The five requests shared one committed transaction (after the blocker's, if any).
+    assert hooks.batches == (2 if writer_class is ThreadWriter else 1)
+    expected = ["b-good", "e-good"]
+    assert stored(scratch) == (["0-blocker", *expected] if writer_class is ThreadWriter else expected)
 
 
-async def test_a_full_queue_answers_unavailable_at_once(scratch: Runtime) -> None:
-    writer = Writer(scratch.db, CountingHooks(), max_queue=1)
+async def test_a_full_queue_answers_unavailable_at_once(
+    scratch: Runtime, writer_class: type[Writer]
+) -> None:
+    writer = writer_class(scratch.db, CountingHooks(), max_queue=2)
     writer.start()
     try:
-        hold, started = threading.Event(), threading.Event()
-        running = asyncio.create_task(writer.submit(Insert("running", hold=hold, started=started)))
-        await asyncio.to_thread(started.wait, 10)
-        queued = asyncio.create_task(writer.submit(Insert("queued")))
-        await asyncio.sleep(0)
-        with pytest.raises(errors.Unavailable) as refused:
-            await writer.submit(Insert("refused-overload"))
-        assert refused.value.retry_after == 1
-        hold.set()
-        assert await running == "running"
-        assert await queued == "queued"
+        async with held(writer):
+            queued = [asyncio.create_task(writer.submit(Insert(f"q{n}"))) for n in range(2)]
+            await asyncio.sleep(0)
+            with pytest.raises(errors.Unavailable) as refused:
+                await writer.submit(Insert("over"))
+            assert refused.value.retry_after == 1
+        assert await asyncio.gather(*queued) == ["q0", "q1"]
     finally:
-        writer.stop()
-    assert stored(scratch) == ["queued", "running"]
+        await writer.stop()
+    assert "over" not in stored(scratch)
 
 
-async def test_stop_finishes_queued_work_before_closing(scratch: Runtime) -> None:
-    writer = Writer(scratch.db, CountingHooks())
+async def test_stop_finishes_queued_work_then_refuses_more(
+    scratch: Runtime, writer_class: type[Writer]
+) -> None:
+    writer = writer_class(scratch.db, CountingHooks())
     writer.start()
-    tasks = [asyncio.create_task(writer.submit(Insert(f"v{n}"))) for n in range(20)]
+    tasks = [asyncio.create_task(writer.submit(Insert(f"v{n:02}"))) for n in range(20)]
     await asyncio.sleep(0)
-    await asyncio.to_thread(writer.stop)
-    assert sorted(await asyncio.gather(*tasks)) == sorted(f"v{n}" for n in range(20))
-    assert len(stored(scratch)) == 20
+    await writer.stop()
+    assert await asyncio.gather(*tasks) == [f"v{n:02}" for n in range(20)]
+    assert stored(scratch) == [f"v{n:02}" for n in range(20)]
+    with pytest.raises(errors.Unavailable):
+        await writer.submit(Insert("too-late"))

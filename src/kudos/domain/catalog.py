@@ -7,19 +7,20 @@ from typing import Any
 MIXED = "mixed"
 
 
+_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
 def value_type(value: Any) -> str:
-    """The JSON type name of a decoded value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    """The JSON type name of a decoded JSON value."""
+    return _TYPE_NAMES.get(type(value), "object")
 
 
 def merge_types(known: str | None, seen: str) -> str:

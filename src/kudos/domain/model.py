@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 from kudos.domain.identity import MergeMode
 
@@ -28,9 +30,19 @@ class Credentials:
     secret_required: bool = False
 
 
+_second: list[Any] = [None, ""]
+
+
 def utc_now() -> str:
-    """Now as an ISO-8601 UTC timestamp with microseconds, the stored time format."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """Now as an ISO-8601 UTC timestamp with microseconds, the stored time format.
+
+    On the ingest hot path: the date and time part is formatted once per second.
+    """
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def iso(value: object) -> str:

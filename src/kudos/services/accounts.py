@@ -95,7 +95,7 @@ def authenticate(tx: Tx, keyring: Keyring, credentials: Credentials) -> Account:
     """The account whose keys these are; raise ``AuthError`` / ``SecretKeyRequired``."""
     if not credentials.api_key:
         raise errors.AuthError()
-    key_hash = keyring.hash("api", credentials.api_key)
+    key_hash = keyring.api_key_hash(credentials.api_key)
     account: Account | None = tx.memo.get(key_hash)
     if account is None:
         account = account_rows.by_api_key_hash(tx, key_hash)

@@ -26,6 +26,21 @@ def lock_key(account: Account, customer_id: str, *, email: str | None, mobile: s
     return keys
 
 
+def profile_id(
+    tx: Tx, account: Account, customer_id: str, *, email: str | None, mobile: str | None, now: str
+) -> int:
+    """The profile id for ``customer_id``; a known id without email or mobile is one lookup."""
+    if email is None and mobile is None:
+        known: int | None = tx.recall((account.id, customer_id))
+        if known is not None:
+            return known
+        known = profiles.id_for_customer(tx, account.id, customer_id)
+        if known is not None:
+            tx.remember((account.id, customer_id), known)
+            return known
+    return resolve(tx, account, customer_id, email=email, mobile=mobile, now=now).id
+
+
 def resolve(
     tx: Tx,
     account: Account,
@@ -45,6 +60,7 @@ def resolve(
     if current is None:
         assert holder is not None  # one of the two exists past the first branch
         profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
+        tx.remember((account.id, customer_id), holder.id)
         current = holder
     elif holder is not None and holder.id != current.id:
         current = _merge(tx, account, current, holder, identifier=identifier, now=now)
@@ -70,6 +86,7 @@ def _create(
         mobile_key=row.mobile_key, attributes=row.attributes, now=now,
     )
     profiles.add_customer_id(tx, account.id, customer_id, row.id, now)
+    tx.remember((account.id, customer_id), row.id)
     return row
 
 
@@ -79,10 +96,12 @@ def _merge(
 ) -> ProfileRow:
     """Merge the newer profile into the older one; nothing of either is lost."""
     winner, loser = (first, second) if first.id < second.id else (second, first)
-    profiles.absorb(
+    moved = profiles.absorb(
         tx, account.id, winner=winner.id, loser=loser.id, kind=account.channel_merging,
         identifier=identifier or "", now=now,
     )
+    for customer_id in moved:
+        tx.remember((account.id, customer_id), winner.id)
     winner.attributes = merge_attributes(loser.attributes, winner.attributes)
     winner.email = winner.email or loser.email
     winner.mobile = winner.mobile or loser.mobile

@@ -10,6 +10,7 @@ once per batch. Campaign evaluation and webhook outbox rows join ``apply`` in la
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,11 +66,13 @@ class IngestEvents:
     account: Account | None = None
 
     def prepare(self, tx: Tx) -> None:
-        self.account = accounts.authenticate(tx, self.context.keyring, self.credentials)
-        account = self.account
+        if self.account is not None:  # a retried batch: already authenticated and counted
+            return
+        account = accounts.authenticate(tx, self.context.keyring, self.credentials)
         wait = self.context.limiter.hit(account.id, account.rate_limit, self.context.clock())
         if wait is not None:
             raise errors.RateLimited(retry_after=wait)
+        self.account = account
 
     def lock_keys(self) -> list[str]:
         account = self._account()
@@ -84,25 +87,32 @@ class IngestEvents:
         account = self._account()
         if self.idempotency_key is not None and self._seen_before(tx, account):
             return IngestOutcome(replayed=True, profile_id=None)
-        profile = identity.resolve(
-            tx, account, self.batch.customer_id, email=self.batch.email,
-            mobile=self.batch.mobile, now=self.received_at,
-        )
-        if self.batch.attributes:
-            _update_attributes(tx, profile, self.batch.attributes, self.received_at)
+        batch = self.batch
+        if batch.attributes:
+            profile = identity.resolve(
+                tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile,
+                now=self.received_at,
+            )
+            _update_attributes(tx, profile, batch.attributes, self.received_at)
+            profile_id = profile.id
+        else:
+            profile_id = identity.profile_id(
+                tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile,
+                now=self.received_at,
+            )
         event_rows.append(
             tx,
-            (
-                (account.id, profile.id, self.batch.customer_id, name, encode(metadata),
+            [
+                (account.id, profile_id, batch.customer_id, name, encode(metadata),
                  self.received_at)
-                for name, metadata in self.batch.events
-            ),
+                for name, metadata in batch.events
+            ],
         )
         if self.idempotency_key is not None:
             assert self.body_hash is not None  # the API sets both together
             idempotency.remember(tx, account.id, self.idempotency_key, self.body_hash,
                                  self.received_at)
-        return IngestOutcome(replayed=False, profile_id=profile.id)
+        return IngestOutcome(replayed=False, profile_id=profile_id)
 
     def _seen_before(self, tx: Tx, account: Account) -> bool:
         assert self.idempotency_key is not None
@@ -132,44 +142,52 @@ def _iso_ago(now_iso: str, delta: timedelta) -> str:
 
 
 class IngestHooks:
-    """Aggregates the catalog and daily counts over a batch; one upsert per row per batch."""
+    """Aggregates the catalog and daily counts over a batch; one upsert per row per batch.
+
+    First and last seen are the batch's earliest and latest receive times: exact to the
+    batch (a few milliseconds), at a fraction of the cost of tracking every request.
+    """
 
     def __init__(self) -> None:
-        self.begin()
+        self._works: list[IngestEvents] = []
 
     def begin(self) -> None:
-        self._names: dict[tuple[int, str], list[Any]] = {}
-        self._keys: dict[tuple[int, str, str], list[Any]] = {}
-        self._daily: dict[tuple[int, str, str], int] = {}
+        self._works = []
 
     def item_applied(self, work: Any) -> None:
-        if not isinstance(work, IngestEvents) or work.account is None:
-            return
-        account_id, seen = work.account.id, work.received_at
-        day = seen[:10]
-        for name, metadata in work.batch.events:
-            _count(self._names, (account_id, name), seen, None)
-            self._daily[(account_id, day, name)] = self._daily.get((account_id, day, name), 0) + 1
-            for key, value in metadata.items():
-                _count(self._keys, (account_id, name, key), seen, value_type(value))
+        if isinstance(work, IngestEvents) and work.account is not None:
+            self._works.append(work)
 
     def flush(self, tx: Tx) -> None:
-        if self._names:
-            names = sorted(self._names.items())  # one lock order across concurrent writers
-            event_rows.upsert_names(tx, [(*k, c, f, last) for k, (c, f, last, _) in names])
-        if self._keys:
-            keys = sorted(self._keys.items())
-            event_rows.upsert_keys(tx, [(*k, t, c, f, last) for k, (c, f, last, t) in keys])
-        if self._daily:
-            event_rows.upsert_daily(tx, [(*k, c) for k, c in sorted(self._daily.items())])
+        if not self._works:
+            return
+        first = min(work.received_at for work in self._works)
+        last = max(work.received_at for work in self._works)
+        daily: Counter[tuple[int, str, str]] = Counter()
+        keys: Counter[tuple[int, str, str, str]] = Counter()
+        for work in self._works:
+            account_id, day = work.account.id, work.received_at[:10]  # type: ignore[union-attr]
+            for name, metadata in work.batch.events:
+                daily[(account_id, day, name)] += 1
+                keys.update((account_id, name, key, value_type(value)) for key, value in metadata.items())
+        names: Counter[tuple[int, str]] = Counter()
+        for (account_id, _, name), count in daily.items():
+            names[(account_id, name)] += count
+        # Sorted rows: concurrent writers (PostgreSQL) take row locks in one order.
+        event_rows.upsert_names(tx, [(*key, n, first, last) for key, n in sorted(names.items())])
+        event_rows.upsert_keys(tx, [(*key, kind, n, first, last) for key, (kind, n) in _typed(keys)])
+        event_rows.upsert_daily(tx, [(*key, n) for key, n in sorted(daily.items())])
 
 
-def _count(table: dict[Any, list[Any]], key: Any, seen: str, kind: str | None) -> None:
-    entry = table.get(key)
-    if entry is None:
-        table[key] = [1, seen, seen, kind]
-        return
-    entry[0] += 1
-    entry[2] = seen
-    if kind is not None:
-        entry[3] = merge_types(entry[3], kind)
+def _typed(
+    keys: Counter[tuple[int, str, str, str]],
+) -> list[tuple[tuple[int, str, str], tuple[str, int]]]:
+    """Fold the per-type counts of each key into one (merged type, total count)."""
+    merged: dict[tuple[int, str, str], tuple[str, int]] = {}
+    for (account_id, name, key, kind), count in keys.items():
+        known = merged.get((account_id, name, key))
+        if known is None:
+            merged[(account_id, name, key)] = (kind, count)
+        else:
+            merged[(account_id, name, key)] = (merge_types(known[0], kind), known[1] + count)
+    return sorted(merged.items())

@@ -31,6 +31,7 @@ class Keyring:
         self._hash_key = hmac.new(master, b"kudos/key-hash", hashlib.sha256).digest()
         fernet_key = hmac.new(master, b"kudos/secret-encryption", hashlib.sha256).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(fernet_key))
+        self._api_hashes: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return "Keyring(***)"
@@ -43,6 +44,15 @@ class Keyring:
         """HMAC-SHA256 of ``value`` for ``purpose`` ("api" or "secret"), hex."""
         message = f"{purpose}:{value}".encode()
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+    def api_key_hash(self, api_key: str) -> str:
+        """``hash("api", api_key)``, remembered for the few keys a server sees (hot path)."""
+        known = self._api_hashes.get(api_key)
+        if known is None:
+            if len(self._api_hashes) >= 4096:
+                self._api_hashes.clear()
+            known = self._api_hashes[api_key] = self.hash("api", api_key)
+        return known
 
     def check_secret(self, given: str, stored_hash: str) -> bool:
         """Constant-time comparison of a presented secret key with the stored hash."""

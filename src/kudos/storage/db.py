@@ -16,6 +16,11 @@ from typing import Any, Protocol
 
 Row = tuple[Any, ...]
 
+# Bound parameters per multi-row statement (SQLite allows 32,766; PostgreSQL 65,535).
+MAX_VARIABLES = 30_000
+# Facts a single writer keeps in memory (customerId → profile id), about 100 bytes each.
+MAX_REMEMBERED = 200_000
+
 
 class Cursor(Protocol):
     def fetchone(self) -> Row | None: ...
@@ -32,6 +37,8 @@ class Database(abc.ABC):
 
     dialect: str
     template_fields: dict[str, str] = {}
+    # True where several processes may write at once, so writers must take ``lock`` keys.
+    concurrent_writers = False
     retryable_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
     migrations_package = "kudos.storage.migrations"
@@ -48,6 +55,14 @@ class Database(abc.ABC):
     def begin_sql(self) -> str:
         """The statement that opens a write transaction."""
 
+    def begin(self, conn: Any) -> None:
+        """Open a write transaction, waiting for other writers if need be."""
+        conn.execute(self.begin_sql())
+
+    def try_begin(self, conn: Any) -> bool:
+        """Open a write transaction only if that needs no waiting; ``False`` otherwise."""
+        return False
+
     def placeholder_sql(self, sql: str) -> str:
         """Rewrite ``?`` placeholders for the driver (identity on SQLite)."""
         return sql
@@ -59,6 +74,12 @@ class Database(abc.ABC):
             cached = self.placeholder_sql(text.format(**self.template_fields))
             self._sql_cache[text] = cached
         return cached
+
+    def start_maintenance(self) -> None:
+        """Start the store's background upkeep (SQLite: WAL checkpoints); call before connecting."""
+
+    def stop_maintenance(self) -> None:
+        """Stop the background upkeep; call after the last connection closed."""
 
     def setup_statements(self) -> list[str]:
         """Statements that must run before the first migration (PostgreSQL: the schema)."""
@@ -113,6 +134,11 @@ class Tx:
         self.db = db
         self.conn = conn
         self.memo: dict[Any, Any] = {}
+        self._staged: dict[str, list[Sequence[Any]]] = {}
+        # Facts learned by a writer, valid across its transactions once committed (see
+        # ``remember``); only where this process is the store's single writer.
+        self._known: dict[Any, Any] = {}
+        self._pending: dict[Any, Any] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.db.sql(sql), params)
@@ -126,16 +152,74 @@ class Tx:
         return rows
 
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.db.executemany(self.conn, self.db.sql(sql), rows)
+        """Run ``sql`` for every row: one multi-row statement per chunk for ``VALUES (…)``."""
+        rows = list(rows)
+        head, values, tail = sql.partition(" VALUES ")
+        if not values or not rows:
+            self.db.executemany(self.conn, self.db.sql(sql), rows)
+            return
+        group, _, rest = tail.partition(")")
+        group += ")"
+        chunk = max(1, MAX_VARIABLES // max(1, group.count("?")))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            text = f"{head} VALUES {', '.join([group] * len(part))}{rest}"
+            self.conn.execute(self.db.sql(text), [value for row in part for value in row])
+
+    def recall(self, key: Any) -> Any:
+        """A fact remembered by an earlier (committed) or this transaction, or ``None``."""
+        found = self._pending.get(key)
+        return self._known.get(key) if found is None else found
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Remember a fact this transaction wrote; it counts after COMMIT, and only on a store
+        with a single writer (elsewhere another process may change it at any time)."""
+        if not self.db.concurrent_writers:
+            self._pending[key] = value
+
+    def stage(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Queue rows for one bulk insert, run by ``flush_staged`` (at the latest, on commit).
+
+        The writer flushes once per batch, so a batch of requests costs one INSERT statement.
+        """
+        self._staged.setdefault(sql, []).extend(rows)
+
+    def flush_staged(self) -> None:
+        staged, self._staged = self._staged, {}
+        for sql, rows in staged.items():
+            self.many(sql, rows)
+
+    def discard_staged(self) -> None:
+        self._staged = {}
 
     def begin(self) -> None:
-        self.conn.execute(self.db.begin_sql())
+        self.db.begin(self.conn)
+        self._reset()
+
+    def try_begin(self) -> bool:
+        """Begin at once if no other process holds the write lock (see ``Database``)."""
+        if not self.db.try_begin(self.conn):
+            return False
+        self._reset()
+        return True
+
+    def _reset(self) -> None:
         self.memo.clear()
+        self._staged = {}
+        self._pending = {}
 
     def commit(self) -> None:
+        self.flush_staged()
         self.conn.execute("COMMIT")
+        if self._pending:
+            if len(self._known) > MAX_REMEMBERED:
+                self._known.clear()
+            self._known.update(self._pending)
+            self._pending = {}
 
     def rollback(self) -> None:
+        self._staged = {}
+        self._pending = {}
         self.conn.execute("ROLLBACK")
 
     @contextmanager

@@ -11,7 +11,8 @@ EventRow = tuple[int, int, str, str, str, str]  # account, profile, customerId, 
 
 
 def append(tx: Tx, rows: Iterable[EventRow]) -> None:
-    tx.many(
+    """Stage events for the batch's bulk insert (they commit with the request, or not at all)."""
+    tx.stage(
         "INSERT INTO events (account_id, profile_id, customer_id, name, metadata, received_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         rows,

@@ -23,6 +23,7 @@ _PLACEHOLDER = re.compile(r"\?")
 class PostgresDatabase(Database):
     dialect = "postgres"
     template_fields = {"now": "now()", "timestamp": "TIMESTAMPTZ"}
+    concurrent_writers = True
     retryable_errors = (
         pg_errors.DeadlockDetected,
         pg_errors.SerializationFailure,

@@ -51,6 +51,14 @@ def by_customer_id(tx: Tx, account_id: int, customer_id: str) -> ProfileRow | No
     return _profile(row)
 
 
+def id_for_customer(tx: Tx, account_id: int, customer_id: str) -> int | None:
+    row = tx.one(
+        "SELECT profile_id FROM customer_ids WHERE account_id = ? AND customer_id = ?",
+        (account_id, customer_id),
+    )
+    return None if row is None else int(row[0])
+
+
 def by_identifier(tx: Tx, account_id: int, mode: MergeMode, key: str) -> ProfileRow | None:
     column = _KEY_COLUMN[mode]
     row = tx.one(

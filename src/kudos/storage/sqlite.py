@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
+import time
 from pathlib import Path
+from typing import Any
 from kudos.storage.db import Database
+
+
+log = logging.getLogger("kudos.sqlite")
+
+BUSY_WAIT_SECONDS = 30.0
+CHECKPOINT_SECONDS = 1.0
+WRITER_CACHE_KIB = 64 * 1024
 
 
 class SQLiteDatabase(Database):
@@ -18,19 +29,90 @@ class SQLiteDatabase(Database):
         # four mean absolute (sqlite:////abs/path.db), as in SQLAlchemy.
         self.path = path[1:] if path.startswith("/") else path
         self.synchronous = synchronous
+        self._checkpointer: _Checkpointer | None = None
+
+    def start_maintenance(self) -> None:
+        """Checkpoint the WAL from a background thread, off the writer's commit path."""
+        if self._checkpointer is None and self.path != ":memory:":
+            self._checkpointer = _Checkpointer(self)
+            self._checkpointer.start()
+
+    def stop_maintenance(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     def connect(self, *, writer: bool) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0,
+            cached_statements=512,
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA busy_timeout=30000")
-        if not writer:
+        if writer:
+            # The writer never lets SQLite sleep inside a call: ``try_begin`` fails at once and
+            # ``begin`` (in a thread) waits out another process's lock itself. Checkpoints run
+            # in the background (``start_maintenance``), not inside the writer's commits.
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            if self._checkpointer is not None:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+        else:
+            conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA query_only=ON")
         return conn
 
     def begin_sql(self) -> str:
         return "BEGIN IMMEDIATE"
+
+    def try_begin(self, conn: Any) -> bool:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return False
+            raise
+        return True
+
+    def begin(self, conn: Any) -> None:
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        while not self.try_begin(conn):
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked by another process")
+            time.sleep(0.002)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file every second (PASSIVE: never blocks the
+    writer), and truncates it on stop."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._conn = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout=1000")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kudos-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            log.warning("final WAL checkpoint skipped: the database is busy")
+        self._conn.close()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(CHECKPOINT_SECONDS):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; retrying in %s s", CHECKPOINT_SECONDS)
