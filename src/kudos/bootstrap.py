@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import TypeVar
 
 from kudos.config import Settings
 from kudos.domain.ratelimit import RateLimiter
-from kudos.services import accounts
+from kudos.services import accounts, maintenance
 from kudos.services.ingest import IngestContext, IngestHooks
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
@@ -18,6 +19,7 @@ from kudos.storage.writer import Writer, build_writer
 
 log = logging.getLogger("kudos")
 T = TypeVar("T")
+HOUSEKEEPING_SECONDS = 3600
 
 
 def build_database(settings: Settings) -> Database:
@@ -38,6 +40,7 @@ class Runtime:
     writer: Writer
     reader: Reader
     created_default: KeyPair | None = field(default=None, repr=False)
+    _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -60,15 +63,28 @@ class Runtime:
             self.created_default = run_in_transaction(
                 self.db, lambda tx: accounts.ensure_default(tx, keyring)
             )
-        self.db.start_maintenance()
+        self.db.start_serving()
         self.writer.start()
+        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
         log.info("kudos ready on %s", self.db.describe())
+
+    async def _keep_house(self) -> None:
+        """Hourly: purge idempotency keys past their 24-hour window."""
+        while True:
+            try:
+                purged = await self.writer.submit(maintenance.purge_expired_idempotency_keys())
+                log.info("purged %d expired idempotency keys", purged)
+            except Exception:
+                log.exception("housekeeping failed; next try in an hour")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
     async def stop(self) -> None:
         """Commit everything queued, then close the connections."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         await self.writer.stop()
         self.reader.close()
-        self.db.stop_maintenance()
+        self.db.stop_serving()
 
 
 

@@ -242,3 +242,42 @@ class TestLegacyRoutes:
         )
         assert response.status_code == 400
         assert response.json() == {"code": 4, "message": "Missing arguments: 'playerUniqueId' is required."}
+
+
+class TestIdempotencyExpiry:
+    @staticmethod
+    def age_key(runtime: Runtime, key: str, created_at: str) -> None:
+        from kudos.bootstrap import run_in_transaction
+
+        run_in_transaction(
+            runtime.db,
+            lambda tx: tx.execute(
+                "UPDATE idempotency_keys SET created_at = ? WHERE key = ?", (created_at, key)
+            ),
+        )
+
+    async def test_a_key_older_than_24_hours_starts_over(
+        self, client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+    ) -> None:
+        headers = {**auth, "Idempotency-Key": "old"}
+        assert (await client.post(EVENTS, json=events_body("exp"), headers=headers)).status_code == 200
+        self.age_key(runtime, "old", "2000-01-01T00:00:00.000000Z")
+        again = await client.post(EVENTS, json=events_body("exp", email="x@y.z"), headers=headers)
+        assert again.status_code == 200
+        assert len(await history(client, auth, "exp")) == 4
+
+    async def test_housekeeping_purges_only_expired_keys(
+        self, client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+    ) -> None:
+        from kudos.services.maintenance import purge_expired_idempotency_keys
+
+        for key in ("fresh", "stale"):
+            body = events_body(f"purge-{key}")
+            await client.post(EVENTS, json=body, headers={**auth, "Idempotency-Key": key})
+        self.age_key(runtime, "stale", "2000-01-01T00:00:00.000000Z")
+        assert await runtime.writer.submit(purge_expired_idempotency_keys()) == 1
+        replay = await client.post(
+            EVENTS, json=events_body("purge-fresh", email="changed@x.io"),
+            headers={**auth, "Idempotency-Key": "fresh"},
+        )
+        assert replay.status_code == 422  # the fresh key is still remembered

@@ -159,3 +159,17 @@ async def test_stop_finishes_queued_work_then_refuses_more(
     assert stored(scratch) == [f"v{n:02}" for n in range(20)]
     with pytest.raises(errors.Unavailable):
         await writer.submit(Insert("too-late"))
+
+
+async def test_a_second_server_on_the_same_sqlite_file_is_refused(tmp_path: Any) -> None:
+    from kudos.storage.sqlite import SQLiteDatabase
+
+    first, second = (SQLiteDatabase(f"sqlite:///{tmp_path}/one.db") for _ in range(2))
+    first.start_serving()
+    try:
+        with pytest.raises(RuntimeError, match="already serving"):
+            second.start_serving()
+    finally:
+        first.stop_serving()
+    second.start_serving()  # free again once the first one stopped
+    second.stop_serving()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kudos.domain.identity import MergeMode
@@ -50,3 +50,9 @@ def iso(value: object) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     return str(value)
+
+
+def iso_before(now_iso: str, delta: timedelta) -> str:
+    """The stored-format timestamp ``delta`` before ``now_iso``."""
+    now = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
+    return iso(now - delta)

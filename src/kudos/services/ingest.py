@@ -14,22 +14,21 @@ from collections import Counter
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kudos import errors
 from kudos.domain.catalog import merge_types, value_type
-from kudos.domain.model import Account, Credentials, utc_now
+from kudos.domain.model import Account, Credentials, iso_before, utc_now
 from kudos.domain.payload import EventBatch
 from kudos.domain.ratelimit import RateLimiter
 from kudos.services import accounts, identity
+from kudos.services.maintenance import IDEMPOTENCY_WINDOW
 from kudos.services.security import Keyring
 from kudos.storage import events as event_rows
 from kudos.storage import idempotency, profiles
 from kudos.storage.db import Tx
 from kudos.storage.profiles import ProfileRow, encode
 
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -120,7 +119,7 @@ class IngestEvents:
         if found is None:
             return False
         first_hash, first_time = found
-        if first_time < _iso_ago(self.received_at, IDEMPOTENCY_WINDOW):
+        if first_time < iso_before(self.received_at, IDEMPOTENCY_WINDOW):
             return False  # expired: the key starts over
         if first_hash != self.body_hash:
             raise errors.IdempotencyKeyReused()
@@ -134,11 +133,6 @@ class IngestEvents:
 def _update_attributes(tx: Tx, profile: ProfileRow, attributes: dict[str, Any], now: str) -> None:
     profile.attributes = identity.merge_attributes(profile.attributes, attributes)
     profiles.update(tx, profile, now)
-
-
-def _iso_ago(now_iso: str, delta: timedelta) -> str:
-    now = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
-    return (now - delta).astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class IngestHooks:

@@ -75,11 +75,12 @@ class Database(abc.ABC):
             self._sql_cache[text] = cached
         return cached
 
-    def start_maintenance(self) -> None:
-        """Start the store's background upkeep (SQLite: WAL checkpoints); call before connecting."""
+    def start_serving(self) -> None:
+        """Claim the store for a server and start its upkeep (SQLite: one server per file,
+        WAL checkpoints); call before the writer connects."""
 
-    def stop_maintenance(self) -> None:
-        """Stop the background upkeep; call after the last connection closed."""
+    def stop_serving(self) -> None:
+        """Stop the upkeep and release the claim; call after the last connection closed."""
 
     def setup_statements(self) -> list[str]:
         """Statements that must run before the first migration (PostgreSQL: the schema)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from kudos.storage.db import Database
 
 
@@ -30,17 +31,30 @@ class SQLiteDatabase(Database):
         self.path = path[1:] if path.startswith("/") else path
         self.synchronous = synchronous
         self._checkpointer: _Checkpointer | None = None
+        self._claim: IO[str] | None = None
 
-    def start_maintenance(self) -> None:
-        """Checkpoint the WAL from a background thread, off the writer's commit path."""
-        if self._checkpointer is None and self.path != ":memory:":
-            self._checkpointer = _Checkpointer(self)
-            self._checkpointer.start()
+    def start_serving(self) -> None:
+        """One server per file (its writer remembers what it wrote); checkpoint the WAL from a
+        background thread, off the writer's commit path."""
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        self._claim = open(f"{self.path}.serving", "a")  # noqa: SIM115 - held while serving
+        try:
+            fcntl.flock(self._claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._claim.close()
+            self._claim = None
+            raise RuntimeError(f"another kudos server is already serving {self.path}") from None
+        self._checkpointer = _Checkpointer(self)
+        self._checkpointer.start()
 
-    def stop_maintenance(self) -> None:
+    def stop_serving(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        if self._claim is not None:
+            self._claim.close()  # closing releases the lock
+            self._claim = None
 
     def connect(self, *, writer: bool) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -54,7 +68,7 @@ class SQLiteDatabase(Database):
         if writer:
             # The writer never lets SQLite sleep inside a call: ``try_begin`` fails at once and
             # ``begin`` (in a thread) waits out another process's lock itself. Checkpoints run
-            # in the background (``start_maintenance``), not inside the writer's commits.
+            # in the background (``start_serving``), not inside the writer's commits.
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
             if self._checkpointer is not None:
