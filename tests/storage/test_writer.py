@@ -30,6 +30,9 @@ class CountingHooks:
     def begin(self) -> None:
         pass
 
+    def prefetch(self, tx: Tx, works: list[Any]) -> None:
+        pass
+
     def item_applied(self, work: Any) -> None:
         pass
 

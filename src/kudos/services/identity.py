@@ -26,6 +26,14 @@ def lock_key(account: Account, customer_id: str, *, email: str | None, mobile: s
     return keys
 
 
+def prefetch_profile_ids(tx: Tx, wanted: dict[int, set[str]]) -> None:
+    """Look up many customerIds (by account) in one query each, for ``profile_id`` to recall."""
+    for account_id, customer_ids in wanted.items():
+        unknown = [c for c in customer_ids if tx.recall((account_id, c)) is None]
+        for customer_id, found in profiles.ids_for_customers(tx, account_id, unknown):
+            tx.remember((account_id, customer_id), found)
+
+
 def profile_id(
     tx: Tx, account: Account, customer_id: str, *, email: str | None, mobile: str | None, now: str
 ) -> int:

@@ -148,6 +148,16 @@ class IngestHooks:
     def begin(self) -> None:
         self._works = []
 
+    def prefetch(self, tx: Tx, works: list[Any]) -> None:
+        """One query for the profiles of the batch's plain requests (no email or mobile)."""
+        wanted: dict[int, set[str]] = {}
+        for work in works:
+            if isinstance(work, IngestEvents) and work.account is not None:
+                batch = work.batch
+                if batch.email is None and batch.mobile is None:
+                    wanted.setdefault(work.account.id, set()).add(batch.customer_id)
+        identity.prefetch_profile_ids(tx, wanted)
+
     def item_applied(self, work: Any) -> None:
         if isinstance(work, IngestEvents) and work.account is not None:
             self._works.append(work)

@@ -173,10 +173,10 @@ class Tx:
         return self._known.get(key) if found is None else found
 
     def remember(self, key: Any, value: Any) -> None:
-        """Remember a fact this transaction wrote; it counts after COMMIT, and only on a store
-        with a single writer (elsewhere another process may change it at any time)."""
-        if not self.db.concurrent_writers:
-            self._pending[key] = value
+        """Remember a fact for the rest of this transaction (callers hold its locks). After
+        COMMIT it is kept only on a store with a single writer: elsewhere another process may
+        change it at any time."""
+        self._pending[key] = value
 
     def stage(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Queue rows for one bulk insert, run by ``flush_staged`` (at the latest, on commit).
@@ -212,11 +212,11 @@ class Tx:
     def commit(self) -> None:
         self.flush_staged()
         self.conn.execute("COMMIT")
-        if self._pending:
+        if self._pending and not self.db.concurrent_writers:
             if len(self._known) > MAX_REMEMBERED:
                 self._known.clear()
             self._known.update(self._pending)
-            self._pending = {}
+        self._pending = {}
 
     def rollback(self) -> None:
         self._staged = {}

@@ -59,6 +59,23 @@ def id_for_customer(tx: Tx, account_id: int, customer_id: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def ids_for_customers(tx: Tx, account_id: int, customer_ids: list[str]) -> list[tuple[str, int]]:
+    """``(customer_id, profile_id)`` for those of ``customer_ids`` that exist."""
+    found: list[tuple[str, int]] = []
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.extend(
+            (row[0], int(row[1]))
+            for row in tx.all(
+                "SELECT customer_id, profile_id FROM customer_ids"
+                f" WHERE account_id = ? AND customer_id IN ({marks})",
+                (account_id, *chunk),
+            )
+        )
+    return found
+
+
 def by_identifier(tx: Tx, account_id: int, mode: MergeMode, key: str) -> ProfileRow | None:
     column = _KEY_COLUMN[mode]
     row = tx.one(

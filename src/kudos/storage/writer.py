@@ -61,6 +61,7 @@ class BatchHooks(Protocol):
     """Aggregation across a batch (catalog counters, rollups): one write per batch."""
 
     def begin(self) -> None: ...
+    def prefetch(self, tx: Tx, works: list[Any]) -> None: ...
     def item_applied(self, work: Any) -> None: ...
     def flush(self, tx: Tx) -> None: ...
 
@@ -155,6 +156,7 @@ class Writer:
         ready = [item for item in batch if self._prepare(tx, item)]
         if self.db.concurrent_writers:
             self.db.lock(tx, [key for item in ready for key in item.work.lock_keys()])
+        self.hooks.prefetch(tx, [item.work for item in ready])
         if isolated:
             for item in ready:
                 self._apply_isolated(tx, item)
