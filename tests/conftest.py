@@ -195,28 +195,42 @@ def server_env() -> dict[str, str]:
     return {**os.environ, "KUDOS_SERVER_KEY": SERVER_KEY, "KUDOS_LOG_LEVEL": "warning"}
 
 
-def start_server(database_url: str, log_path: Path, *, port: int | None = None,
-                 workers: int = 1, keys: tuple[str, str] | None = None) -> LiveServer:
+def start_server(
+    database_url: str,
+    log_path: Path,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    keys: tuple[str, str] | None = None,
+) -> LiveServer:
     """Migrate, create an account (unless ``keys`` given) and start ``kudos serve``."""
     env = server_env()
-    subprocess.run(kudos_command("migrate", "--db", database_url), env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        kudos_command("migrate", "--db", database_url), env=env, check=True, capture_output=True
+    )
     if keys is None:
         created = subprocess.run(
             kudos_command("accounts", "create", "live", "--db", database_url, "--json"),
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         data = json.loads(created.stdout)
         keys = (data["apiKey"], data["secretKey"])
     port = port or free_port()
     log = log_path.open("ab")
     process = subprocess.Popen(
-        kudos_command("serve", "--port", str(port), "--db", database_url,
-                      "--workers", str(workers)),
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        kudos_command(
+            "serve", "--port", str(port), "--db", database_url, "--workers", str(workers)
+        ),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    server = LiveServer(f"http://127.0.0.1:{port}", database_url, keys[0], keys[1], process,
-                        log_path)
+    server = LiveServer(
+        f"http://127.0.0.1:{port}", database_url, keys[0], keys[1], process, log_path
+    )
     wait_until_up(server)
     return server
 

@@ -47,7 +47,9 @@ class Runtime:
         db = build_database(settings)
         context = IngestContext(keyring=build_keyring(settings), limiter=RateLimiter())
         writer = build_writer(
-            db, IngestHooks(), max_batch=settings.writer_max_batch,
+            db,
+            IngestHooks(),
+            max_batch=settings.writer_max_batch,
             max_queue=settings.writer_max_queue,
         )
         return cls(settings, db, context, writer, Reader(db, threads=settings.read_threads))
@@ -85,7 +87,6 @@ class Runtime:
         await self.writer.stop()
         self.reader.close()
         self.db.stop_serving()
-
 
 
 def run_in_transaction(db: Database, fn: Callable[[Tx], T]) -> T:

@@ -21,7 +21,10 @@ from kudos.storage.db import Tx
 T = TypeVar("T")
 
 db_option = click.option(
-    "--db", "database_url", envvar="KUDOS_DATABASE_URL", default=None,
+    "--db",
+    "database_url",
+    envvar="KUDOS_DATABASE_URL",
+    default=None,
     help="sqlite:///path/file.db or postgresql://… (default sqlite:///./kudos.db).",
 )
 
@@ -63,16 +66,27 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @db_option
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="API processes (PostgreSQL only; SQLite has one writer process).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="API processes (PostgreSQL only; SQLite has one writer process).",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
-def serve(host: str | None, port: int | None, database_url: str | None, workers: int | None,
-          access_log: bool) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    database_url: str | None,
+    workers: int | None,
+    access_log: bool,
+) -> None:
     """Start the API server (SQLite migrates itself; PostgreSQL needs `kudos migrate`)."""
     import uvicorn
 
     settings = _settings(database_url, host=host, port=port, workers=workers)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     db = build_database(settings)
     if db.dialect == "sqlite" and settings.workers > 1:
         raise click.UsageError("--workers > 1 needs PostgreSQL: SQLite has a single writer.")
@@ -91,13 +105,22 @@ def serve(host: str | None, port: int | None, database_url: str | None, workers:
     os.environ["KUDOS_DATABASE_URL"] = settings.database_url
     os.environ["KUDOS_SERVER_KEY"] = settings.resolved_server_key()
     common: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
-        "access_log": access_log, "log_level": settings.log_level, "lifespan": "on",
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": access_log,
+        "log_level": settings.log_level,
+        "lifespan": "on",
         # kudos is not behind a proxy by default, and Server/Date headers cost every response.
-        "proxy_headers": False, "server_header": False, "date_header": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "date_header": False,
     }
     if settings.workers > 1:
-        uvicorn.run("kudos.api.app:app_from_environment", factory=True, workers=settings.workers, **common)
+        uvicorn.run(
+            "kudos.api.app:app_from_environment", factory=True, workers=settings.workers, **common
+        )
     else:
         from kudos.api.app import create_app
 
@@ -139,7 +162,9 @@ def accounts_list(database_url: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows]))
         return
-    click.echo(f"{'NAME':<24} {'API KEY':<10} {'MERGING':<8} {'HIGH SEC':<9} {'RATE LIMIT':<10} CREATED")
+    click.echo(
+        f"{'NAME':<24} {'API KEY':<10} {'MERGING':<8} {'HIGH SEC':<9} {'RATE LIMIT':<10} CREATED"
+    )
     for row in rows:
         security = "on" if row.high_security else "off"
         click.echo(
@@ -165,9 +190,16 @@ def accounts_rotate(name: str, database_url: str | None, as_json: bool) -> None:
 @db_option
 @click.option("--channel-merging", type=click.Choice(["off", "email", "mobile"]), default=None)
 @click.option("--high-security", type=click.Choice(["on", "off"]), default=None)
-@click.option("--rate-limit", default=None, help="off, gameball (100/s and 1,200/30 s) or N per second.")
-def accounts_set(name: str, database_url: str | None, channel_merging: str | None,
-                 high_security: str | None, rate_limit: str | None) -> None:
+@click.option(
+    "--rate-limit", default=None, help="off, gameball (100/s and 1,200/30 s) or N per second."
+)
+def accounts_set(
+    name: str,
+    database_url: str | None,
+    channel_merging: str | None,
+    high_security: str | None,
+    rate_limit: str | None,
+) -> None:
     """Change an account's channel merging, high-security mode or rate limit."""
     security = None if high_security is None else high_security == "on"
     account = _in_transaction(

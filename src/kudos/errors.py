@@ -99,7 +99,9 @@ class InvalidValue(PayloadError):
 class UnsupportedMediaType(PayloadError):
     code = 3013
     status = 415
-    default_message = "Not supported: the request body must be JSON (Content-Type: application/json)."
+    default_message = (
+        "Not supported: the request body must be JSON (Content-Type: application/json)."
+    )
 
 
 class PayloadTooLarge(PayloadError):

@@ -31,25 +31,37 @@ async def test_profile_is_created_on_first_event_in_gameball_shape(
     assert profile["linkedCustomerIds"] == ["c-1"]
 
 
-async def test_unknown_customer_is_404_4004(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_unknown_customer_is_404_4004(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     response = await client.get(f"{CUSTOMERS}/nobody", headers=auth)
     assert response.status_code == 404
     assert response.json()["code"] == 4004
 
 
-async def test_upsert_creates_then_merges_attributes(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_upsert_creates_then_merges_attributes(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     first = await client.post(
         CUSTOMERS,
         json={
             "customerId": "u-1",
-            "customerAttributes": {"displayName": "Jane", "country": "EG", "custom": {"a": 1, "b": 2}},
+            "customerAttributes": {
+                "displayName": "Jane",
+                "country": "EG",
+                "custom": {"a": 1, "b": 2},
+            },
         },
         headers=auth,
     )
     assert first.status_code == 200
     second = await client.post(
         CUSTOMERS,
-        json={"customerId": "u-1", "email": "j@x.io", "customerAttributes": {"city": "Cairo", "custom": {"b": 3}}},
+        json={
+            "customerId": "u-1",
+            "email": "j@x.io",
+            "customerAttributes": {"city": "Cairo", "custom": {"b": 3}},
+        },
         headers=auth,
     )
     assert second.json() == first.json()
@@ -77,14 +89,18 @@ async def test_upsert_rejects_bad_bodies(
     assert (response.status_code, response.json()["code"]) == (status, code)
 
 
-async def test_upsert_with_malformed_json_is_3016(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_upsert_with_malformed_json_is_3016(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     response = await client.post(
         CUSTOMERS, content=b"{nope", headers={**auth, "content-type": "application/json"}
     )
     assert (response.status_code, response.json()["code"]) == (400, 3016)
 
 
-async def test_event_history_pages_newest_first(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_event_history_pages_newest_first(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     for n in range(5):
         await send(client, auth, {"customerId": "h-1", "events": {f"e{n}": {"n": n}}})
     url = f"{CUSTOMERS}/h-1/events"
@@ -95,13 +111,17 @@ async def test_event_history_pages_newest_first(client: httpx.AsyncClient, auth:
     page2 = (await client.get(url, params={"limit": 2, "startAfter": after}, headers=auth)).json()
     assert [e["name"] for e in page2["events"]] == ["e2", "e1"]
     page3 = (
-        await client.get(url, params={"limit": 2, "startAfter": page2["events"][-1]["eventId"]}, headers=auth)
+        await client.get(
+            url, params={"limit": 2, "startAfter": page2["events"][-1]["eventId"]}, headers=auth
+        )
     ).json()
     assert [e["name"] for e in page3["events"]] == ["e0"]
     assert page3["hasMore"] is False
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"startAfter": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"startAfter": "x"}]
+)
 async def test_event_history_rejects_bad_paging(
     client: httpx.AsyncClient, auth: dict[str, str], params: dict[str, object]
 ) -> None:
@@ -110,9 +130,13 @@ async def test_event_history_rejects_bad_paging(
     assert (response.status_code, response.json()["code"]) == (422, 3003)
 
 
-async def test_catalog_lists_names_keys_types_and_counts(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_catalog_lists_names_keys_types_and_counts(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     await send(client, auth, {"customerId": "k-1", "events": {"order": {"amount": 10, "tag": "a"}}})
-    await send(client, auth, {"customerId": "k-2", "events": {"order": {"amount": "ten", "gift": True}}})
+    await send(
+        client, auth, {"customerId": "k-2", "events": {"order": {"amount": "ten", "gift": True}}}
+    )
     await send(client, auth, {"customerId": "k-2", "events": {"login": None}})
     response = await client.get("/api/kudos/v1/events/catalog", headers=auth)
     assert response.status_code == 200
@@ -125,7 +149,9 @@ async def test_catalog_lists_names_keys_types_and_counts(client: httpx.AsyncClie
     assert events["order"]["firstSeen"] <= events["order"]["lastSeen"]
 
 
-async def test_catalog_needs_the_secret_key(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_catalog_needs_the_secret_key(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     response = await client.get("/api/kudos/v1/events/catalog", headers={"apikey": auth["apikey"]})
     assert (response.status_code, response.json()["code"]) == (401, 1001)
 

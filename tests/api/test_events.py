@@ -16,7 +16,8 @@ EVENTS = "/api/v4.0/integrations/events"
 
 async def history(client: httpx.AsyncClient, auth: dict[str, str], customer_id: str) -> list[Any]:
     response = await client.get(
-        f"/api/v4.0/integrations/customers/{customer_id}/events", params={"limit": 1000},
+        f"/api/v4.0/integrations/customers/{customer_id}/events",
+        params={"limit": 1000},
         headers=auth,
     )
     if response.status_code == 404:
@@ -29,7 +30,9 @@ async def history(client: httpx.AsyncClient, auth: dict[str, str], customer_id: 
 async def test_send_events_stores_each_event_and_answers_after_commit(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    response = await client.post(EVENTS, json=events_body("c-1"), headers={"apikey": auth["apikey"]})
+    response = await client.post(
+        EVENTS, json=events_body("c-1"), headers={"apikey": auth["apikey"]}
+    )
     assert response.status_code == 200
     assert response.json() == {"success": True, "message": "Events processed"}
     stored = await history(client, auth, "c-1")
@@ -40,7 +43,9 @@ async def test_send_events_stores_each_event_and_answers_after_commit(
 
 
 @pytest.mark.parametrize("path", ["/api/v4/integrations/events", "/api/v4.1/integrations/events"])
-async def test_aliases_accept_events(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> None:
+async def test_aliases_accept_events(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str
+) -> None:
     response = await client.post(path, json=events_body("c-alias"), headers=auth)
     assert response.status_code == 200
     assert len(await history(client, auth, "c-alias")) == 2
@@ -90,13 +95,17 @@ async def test_bad_bodies_get_coded_errors_and_store_nothing(
     assert await history(client, auth, "x") == []
 
 
-async def test_metadata_nested_too_deep_is_refused(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_metadata_nested_too_deep_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     deep: dict[str, Any] = {}
     cursor = deep
     for _ in range(12):
         cursor["k"] = {}
         cursor = cursor["k"]
-    response = await client.post(EVENTS, json={"customerId": "x", "events": {"a": deep}}, headers=auth)
+    response = await client.post(
+        EVENTS, json={"customerId": "x", "events": {"a": deep}}, headers=auth
+    )
     assert (response.status_code, _code(response)) == (422, 3003)
 
 
@@ -107,12 +116,18 @@ async def test_malformed_json_is_3016(client: httpx.AsyncClient, auth: dict[str,
     assert (response.status_code, _code(response)) == (400, 3016)
 
 
-async def test_non_json_content_type_is_415(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    response = await client.post(EVENTS, content=b"customerId=x", headers={**auth, "content-type": "text/plain"})
+async def test_non_json_content_type_is_415(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.post(
+        EVENTS, content=b"customerId=x", headers={**auth, "content-type": "text/plain"}
+    )
     assert (response.status_code, _code(response)) == (415, 3013)
 
 
-async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_body_over_one_mebibyte_is_413(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     big = events_body("big", events={"a": {"blob": "x" * (1024 * 1024)}})
     response = await client.post(EVENTS, json=big, headers=auth)
     assert (response.status_code, _code(response)) == (413, 3014)
@@ -159,8 +174,10 @@ async def test_rate_limit_answers_429_with_retry_after(
 ) -> None:
     configure_account(runtime, rate_limit="3")
     runtime.context.clock = lambda: 1000.5  # one fixed second: the window cannot roll over
-    statuses = [(await client.post(EVENTS, json=events_body("rl"), headers=auth)).status_code
-                for _ in range(5)]
+    statuses = [
+        (await client.post(EVENTS, json=events_body("rl"), headers=auth)).status_code
+        for _ in range(5)
+    ]
     assert statuses == [200, 200, 200, 429, 429]
     limited = await client.post(EVENTS, json=events_body("rl"), headers=auth)
     assert limited.headers["retry-after"] == "1"
@@ -168,7 +185,9 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert len(await history(client, auth, "rl")) == 6  # three accepted requests, two events each
 
 
-async def test_get_is_405_on_the_events_route(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_get_is_405_on_the_events_route(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     response = await client.get(EVENTS, headers=auth)
     assert (response.status_code, _code(response)) == (405, 4005)
 
@@ -188,7 +207,9 @@ class TestIdempotencyKey:
         self, client: httpx.AsyncClient, auth: dict[str, str]
     ) -> None:
         headers = {**auth, "Idempotency-Key": "order-2"}
-        assert (await client.post(EVENTS, json=events_body("idem2"), headers=headers)).status_code == 200
+        assert (
+            await client.post(EVENTS, json=events_body("idem2"), headers=headers)
+        ).status_code == 200
         other = await client.post(EVENTS, json=events_body("idem2", email="a@b.c"), headers=headers)
         assert (other.status_code, _code(other)) == (422, 2002)
         assert len(await history(client, auth, "idem2")) == 2
@@ -230,18 +251,27 @@ class TestLegacyRoutes:
             "events": {"login": {}},
             "playerAttributes": {"displayName": "Jane", "custom": {"vip": True}},
         }
-        response = await client.post("/api/v2.0/integrations/event", json=body, headers={"APIKey": keys.api_key})
+        response = await client.post(
+            "/api/v2.0/integrations/event", json=body, headers={"APIKey": keys.api_key}
+        )
         assert response.status_code == 200
         profile = (await client.get("/api/v4.0/integrations/customers/p-2", headers=auth)).json()
         assert profile["customerAttributes"]["displayName"] == "Jane"
         assert profile["customerAttributes"]["custom"] == {"vip": True}
 
-    async def test_legacy_errors_use_code_and_message(self, client: httpx.AsyncClient, keys: KeyPair) -> None:
+    async def test_legacy_errors_use_code_and_message(
+        self, client: httpx.AsyncClient, keys: KeyPair
+    ) -> None:
         response = await client.post(
-            "/api/v3.0/integrations/event", json={"events": {"a": {}}}, headers={"APIKey": keys.api_key}
+            "/api/v3.0/integrations/event",
+            json={"events": {"a": {}}},
+            headers={"APIKey": keys.api_key},
         )
         assert response.status_code == 400
-        assert response.json() == {"code": 4, "message": "Missing arguments: 'playerUniqueId' is required."}
+        assert response.json() == {
+            "code": 4,
+            "message": "Missing arguments: 'playerUniqueId' is required.",
+        }
 
 
 class TestIdempotencyExpiry:
@@ -260,7 +290,9 @@ class TestIdempotencyExpiry:
         self, client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
     ) -> None:
         headers = {**auth, "Idempotency-Key": "old"}
-        assert (await client.post(EVENTS, json=events_body("exp"), headers=headers)).status_code == 200
+        assert (
+            await client.post(EVENTS, json=events_body("exp"), headers=headers)
+        ).status_code == 200
         self.age_key(runtime, "old", "2000-01-01T00:00:00.000000Z")
         again = await client.post(EVENTS, json=events_body("exp", email="x@y.z"), headers=headers)
         assert again.status_code == 200
@@ -277,7 +309,8 @@ class TestIdempotencyExpiry:
         self.age_key(runtime, "stale", "2000-01-01T00:00:00.000000Z")
         assert await runtime.writer.submit(purge_expired_idempotency_keys()) == 1
         replay = await client.post(
-            EVENTS, json=events_body("purge-fresh", email="changed@x.io"),
+            EVENTS,
+            json=events_body("purge-fresh", email="changed@x.io"),
             headers={**auth, "Idempotency-Key": "fresh"},
         )
         assert replay.status_code == 422  # the fresh key is still remembered

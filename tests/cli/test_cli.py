@@ -7,12 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner, Result
 
+from kudos.bootstrap import build_database, run_in_transaction
 from kudos.cli import main
 from kudos.config import Settings
+from kudos.domain.model import Credentials
 from kudos.services import accounts
 from kudos.services.security import Keyring
-from kudos.domain.model import Credentials
-from kudos.bootstrap import build_database, run_in_transaction
 from tests.conftest import SERVER_KEY
 
 
@@ -22,7 +22,9 @@ def run(database_url: str):  # type: ignore[no-untyped-def]
 
     def invoke(*args: str) -> Result:
         return runner.invoke(
-            main, [*args, "--db", database_url], env={"KUDOS_SERVER_KEY": SERVER_KEY},
+            main,
+            [*args, "--db", database_url],
+            env={"KUDOS_SERVER_KEY": SERVER_KEY},
             catch_exceptions=False,
         )
 
@@ -86,12 +88,25 @@ def test_rotate_keys_retires_the_old_ones_at_once(run, database_url: str) -> Non
 def test_set_changes_merging_security_and_rate_limit(run) -> None:  # type: ignore[no-untyped-def]
     run("migrate")
     run("accounts", "create", "shop")
-    result = run("accounts", "set", "shop", "--channel-merging", "email", "--high-security", "on",
-                 "--rate-limit", "250")
+    result = run(
+        "accounts",
+        "set",
+        "shop",
+        "--channel-merging",
+        "email",
+        "--high-security",
+        "on",
+        "--rate-limit",
+        "250",
+    )
     assert result.exit_code == 0, result.output
     assert "channel merging email, high security on, rate limit 250" in result.output
     rows = json.loads(run("accounts", "list", "--json").output)
-    assert (rows[0]["channel_merging"], rows[0]["high_security"], rows[0]["rate_limit"]) == ("email", True, "250")
+    assert (rows[0]["channel_merging"], rows[0]["high_security"], rows[0]["rate_limit"]) == (
+        "email",
+        True,
+        "250",
+    )
 
 
 @pytest.mark.parametrize(

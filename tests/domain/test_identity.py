@@ -11,7 +11,9 @@ def test_emails_are_trimmed_and_lower_cased() -> None:
     assert normalize_email("  Jane.Doe@Example.COM ") == "jane.doe@example.com"
 
 
-@pytest.mark.parametrize("raw", [None, "", "  ", "null", "NULL", "None", "n/a", "N/A", "undefined", "-", "no-at-sign"])
+@pytest.mark.parametrize(
+    "raw", [None, "", "  ", "null", "NULL", "None", "n/a", "N/A", "undefined", "-", "no-at-sign"]
+)
 def test_placeholder_emails_are_no_identifier(raw: str | None) -> None:
     assert normalize_email(raw) is None
 

@@ -17,7 +17,9 @@ def body(**overrides: Any) -> dict[str, Any]:
 
 
 def test_a_valid_body_becomes_an_event_batch_in_order() -> None:
-    batch = parse_event_batch(body(events={"b": None, "a": {"x": [1, {"y": True}]}}, email="e@x.io"))
+    batch = parse_event_batch(
+        body(events={"b": None, "a": {"x": [1, {"y": True}]}}, email="e@x.io")
+    )
     assert batch.customer_id == "c"
     assert batch.events == (("b", {}), ("a", {"x": [1, {"y": True}]}))
     assert batch.email == "e@x.io"
@@ -26,7 +28,8 @@ def test_a_valid_body_becomes_an_event_batch_in_order() -> None:
 def test_legacy_bodies_name_the_customer_player_unique_id() -> None:
     batch = parse_event_batch(
         {"playerUniqueId": "p", "events": {"a": {}}, "playerAttributes": {"displayName": "P"}},
-        id_field="playerUniqueId", attributes_field="playerAttributes",
+        id_field="playerUniqueId",
+        attributes_field="playerAttributes",
     )
     assert (batch.customer_id, batch.attributes) == ("p", {"displayName": "P"})
 

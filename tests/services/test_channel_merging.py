@@ -13,28 +13,40 @@ EVENTS = "/api/v4.0/integrations/events"
 CUSTOMERS = "/api/v4.0/integrations/customers"
 
 
-async def send(client: httpx.AsyncClient, auth: dict[str, str], customer_id: str, **extra: Any) -> None:
+async def send(
+    client: httpx.AsyncClient, auth: dict[str, str], customer_id: str, **extra: Any
+) -> None:
     body = {"customerId": customer_id, "events": {f"seen_{customer_id}": {}}, **extra}
     response = await client.post(EVENTS, json=body, headers=auth)
     assert response.status_code == 200, response.text
 
 
-async def profile(client: httpx.AsyncClient, auth: dict[str, str], customer_id: str) -> dict[str, Any]:
+async def profile(
+    client: httpx.AsyncClient, auth: dict[str, str], customer_id: str
+) -> dict[str, Any]:
     response = await client.get(f"{CUSTOMERS}/{customer_id}", headers=auth)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-async def event_names(client: httpx.AsyncClient, auth: dict[str, str], customer_id: str) -> set[str]:
-    response = await client.get(f"{CUSTOMERS}/{customer_id}/events", params={"limit": 1000}, headers=auth)
+async def event_names(
+    client: httpx.AsyncClient, auth: dict[str, str], customer_id: str
+) -> set[str]:
+    response = await client.get(
+        f"{CUSTOMERS}/{customer_id}/events", params={"limit": 1000}, headers=auth
+    )
     return {e["name"] for e in response.json()["events"]}
 
 
-async def test_with_merging_off_email_is_only_an_attribute(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_with_merging_off_email_is_only_an_attribute(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     await send(client, auth, "web-1", email="jane@x.io")
     await send(client, auth, "pos-1", email="jane@x.io")
-    assert (await profile(client, auth, "web-1"))["gameballId"] != (await profile(client, auth, "pos-1"))["gameballId"]
+    assert (await profile(client, auth, "web-1"))["gameballId"] != (
+        await profile(client, auth, "pos-1")
+    )["gameballId"]
     assert (await profile(client, auth, "pos-1"))["customerAttributes"]["email"] == "jane@x.io"
 
 
@@ -48,7 +60,11 @@ async def test_ids_sharing_a_normalised_email_resolve_to_one_profile(
     ids = {(await profile(client, auth, c))["gameballId"] for c in ("web-1", "pos-1", "app-1")}
     assert len(ids) == 1
     assert await event_names(client, auth, "pos-1") == {"seen_web-1", "seen_pos-1", "seen_app-1"}
-    assert (await profile(client, auth, "app-1"))["linkedCustomerIds"] == ["web-1", "pos-1", "app-1"]
+    assert (await profile(client, auth, "app-1"))["linkedCustomerIds"] == [
+        "web-1",
+        "pos-1",
+        "app-1",
+    ]
 
 
 async def test_mobile_merging_normalises_to_plus_and_digits(
@@ -58,8 +74,12 @@ async def test_mobile_merging_normalises_to_plus_and_digits(
     await send(client, auth, "a", mobile="+20 (100) 555-1234")
     await send(client, auth, "b", mobile="+201005551234")
     await send(client, auth, "c", mobile="201005551234")  # no +: a different identifier
-    assert (await profile(client, auth, "a"))["gameballId"] == (await profile(client, auth, "b"))["gameballId"]
-    assert (await profile(client, auth, "c"))["gameballId"] != (await profile(client, auth, "a"))["gameballId"]
+    assert (await profile(client, auth, "a"))["gameballId"] == (await profile(client, auth, "b"))[
+        "gameballId"
+    ]
+    assert (await profile(client, auth, "c"))["gameballId"] != (await profile(client, auth, "a"))[
+        "gameballId"
+    ]
 
 
 async def test_placeholders_never_link_profiles(
@@ -77,9 +97,20 @@ async def test_linking_two_existing_profiles_merges_into_the_older(
 ) -> None:
     configure_account(runtime, channel_merging="email")
     await send(client, auth, "old", email="a@x.io")
-    await client.post(CUSTOMERS, json={"customerId": "old", "customerAttributes": {"displayName": "Old", "custom": {"o": 1}}}, headers=auth)
+    await client.post(
+        CUSTOMERS,
+        json={
+            "customerId": "old",
+            "customerAttributes": {"displayName": "Old", "custom": {"o": 1}},
+        },
+        headers=auth,
+    )
     await send(client, auth, "new", email="b@x.io")
-    await client.post(CUSTOMERS, json={"customerId": "new", "customerAttributes": {"city": "Giza", "custom": {"n": 2}}}, headers=auth)
+    await client.post(
+        CUSTOMERS,
+        json={"customerId": "new", "customerAttributes": {"city": "Giza", "custom": {"n": 2}}},
+        headers=auth,
+    )
     older = (await profile(client, auth, "old"))["gameballId"]
     # "new" now presents the email that "old" holds: the two profiles become one.
     await send(client, auth, "new", email="a@x.io")
@@ -93,12 +124,16 @@ async def test_linking_two_existing_profiles_merges_into_the_older(
 
 
 async def _history(client: httpx.AsyncClient, auth: dict[str, str], customer_id: str) -> list[Any]:
-    response = await client.get(f"{CUSTOMERS}/{customer_id}/events", params={"limit": 1000}, headers=auth)
+    response = await client.get(
+        f"{CUSTOMERS}/{customer_id}/events", params={"limit": 1000}, headers=auth
+    )
     events: list[Any] = response.json()["events"]
     return events
 
 
-async def test_merges_are_recorded(client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]) -> None:
+async def test_merges_are_recorded(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
     configure_account(runtime, channel_merging="email")
     await send(client, auth, "one", email="a@x.io")
     await send(client, auth, "two", email="b@x.io")

@@ -44,8 +44,12 @@ class Insert:
     """Writes one row to a scratch table; optionally fails afterwards or waits for a signal."""
 
     def __init__(
-        self, value: str, *, fail_with: Exception | None = None,
-        hold: threading.Event | None = None, started: threading.Event | None = None,
+        self,
+        value: str,
+        *,
+        fail_with: Exception | None = None,
+        hold: threading.Event | None = None,
+        started: threading.Event | None = None,
     ) -> None:
         self.value = value
         self.fail_with = fail_with
@@ -83,7 +87,9 @@ def scratch(runtime: Runtime) -> Runtime:
 
 
 def stored(runtime: Runtime) -> list[str]:
-    rows = run_in_transaction(runtime.db, lambda tx: tx.all("SELECT value FROM scratch ORDER BY value"))
+    rows = run_in_transaction(
+        runtime.db, lambda tx: tx.all("SELECT value FROM scratch ORDER BY value")
+    )
     return [row[0] for row in rows]
 
 
@@ -113,8 +119,12 @@ async def test_a_failing_request_rolls_back_alone_inside_its_batch(
         async with held(writer):
             batch = [
                 asyncio.create_task(writer.submit(Insert("b-good"))),
-                asyncio.create_task(writer.submit(Insert("c-broken", fail_with=RuntimeError("boom")))),
-                asyncio.create_task(writer.submit(Insert("d-invalid", fail_with=errors.InvalidValue()))),
+                asyncio.create_task(
+                    writer.submit(Insert("c-broken", fail_with=RuntimeError("boom")))
+                ),
+                asyncio.create_task(
+                    writer.submit(Insert("d-invalid", fail_with=errors.InvalidValue()))
+                ),
                 asyncio.create_task(writer.submit(Insert("refused"))),
                 asyncio.create_task(writer.submit(Insert("e-good"))),
             ]
@@ -129,7 +139,9 @@ async def test_a_failing_request_rolls_back_alone_inside_its_batch(
     # The five requests shared one committed transaction (after the blocker's, if any).
     assert hooks.batches == (2 if writer_class is ThreadWriter else 1)
     expected = ["b-good", "e-good"]
-    assert stored(scratch) == (["0-blocker", *expected] if writer_class is ThreadWriter else expected)
+    assert stored(scratch) == (
+        ["0-blocker", *expected] if writer_class is ThreadWriter else expected
+    )
 
 
 async def test_a_full_queue_answers_unavailable_at_once(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +41,9 @@ class KudosApp:
         self.api = api
         self.ingest = ingest.IngestHandler(runtime.writer, runtime.context)
 
-    async def __call__(self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send) -> None:
+    async def __call__(
+        self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send
+    ) -> None:
         if scope["type"] == "http":
             route = ingest.match(scope["path"])
             if route is not None:
@@ -78,7 +79,9 @@ class KudosApp:
 
     def start(self) -> None:
         """Start the runtime (SQLite migrates itself; PostgreSQL needs ``kudos migrate``)."""
-        self.runtime.start(migrate=self.runtime.db.dialect == "sqlite", ensure_default_account=False)
+        self.runtime.start(
+            migrate=self.runtime.db.dialect == "sqlite", ensure_default_account=False
+        )
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's passes, which otherwise rescan it and show up in tail latency.
         gc.collect()
@@ -167,8 +170,6 @@ def _install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(StarletteHTTPException, on_http_error)
     api.add_exception_handler(Exception, on_unexpected)
-
-
 
 
 def app_from_environment() -> KudosApp:

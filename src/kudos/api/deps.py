@@ -55,9 +55,7 @@ def credentials_for(request: Request, credentials: Credentials) -> Credentials:
     return credentials
 
 
-async def read(
-    runtime: Runtime, credentials: Credentials, fn: Callable[..., T], *args: Any
-) -> T:
+async def read(runtime: Runtime, credentials: Credentials, fn: Callable[..., T], *args: Any) -> T:
     """Authenticate and run ``fn(tx, account, *args)`` in one trip to a read thread."""
     keyring = runtime.context.keyring
 

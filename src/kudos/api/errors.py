@@ -37,7 +37,9 @@ def legacy_body(error: errors.KudosError) -> dict[str, object]:
     return {"code": LEGACY_CODES.get(error.code, error.code), "message": error.message}
 
 
-def render(error: errors.KudosError, *, legacy: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def render(
+    error: errors.KudosError, *, legacy: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, extra headers and body bytes for an error."""
     body = _encode(legacy_body(error) if legacy else envelope(error))
     headers = []

@@ -70,7 +70,9 @@ def is_json(content_type: bytes | None) -> bool:
     if content_type is None:
         return False
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
 
 
 async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -131,7 +133,8 @@ class IngestHandler:
             context=self.context,
             batch=batch,
             credentials=Credentials(
-                api_key=_text(api_key), secret_key=_text(secret) if secret else None,
+                api_key=_text(api_key),
+                secret_key=_text(secret) if secret else None,
                 secret_required=route.secret_required,
             ),
         )
@@ -143,8 +146,14 @@ class IngestHandler:
 
 
 _WANTED = frozenset(
-    {b"apikey", b"secretkey", b"transactionkey", b"content-type", b"content-length",
-     b"idempotency-key"}
+    {
+        b"apikey",
+        b"secretkey",
+        b"transactionkey",
+        b"content-type",
+        b"content-length",
+        b"idempotency-key",
+    }
 )
 
 

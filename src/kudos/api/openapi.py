@@ -32,7 +32,7 @@ ERROR_STATUSES = {
     "503": "Overloaded (5003); see Retry-After",
 }
 
-_INGEST_DOCS = {
+_INGEST_DOCS: dict[type[BaseModel], tuple[str, str]] = {
     EventsCreate: (
         "Send events",
         "Record customer actions. Unknown customers are created. 200 only after COMMIT. "
@@ -52,7 +52,8 @@ def install_openapi(api: FastAPI) -> None:
                 title=api.title, version=api.version, description=api.description, routes=api.routes
             )
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ErrorEnvelope, LegacyError, EventsAccepted, *_INGEST_DOCS):
+            models: list[type[BaseModel]] = [ErrorEnvelope, LegacyError, EventsAccepted]
+            for model in [*models, *_INGEST_DOCS]:
                 _add_model(schemas, model)
             for path, route in ingest.ROUTES.items():
                 schema["paths"][path] = {"post": _ingest_operation(path, route)}

@@ -35,7 +35,9 @@ class UpsertCustomer:
 
     def lock_keys(self) -> list[str]:
         assert self.account is not None
-        return identity.lock_key(self.account, self.customer_id, email=self.email, mobile=self.mobile)
+        return identity.lock_key(
+            self.account, self.customer_id, email=self.email, mobile=self.mobile
+        )
 
     def apply(self, tx: Tx) -> int:
         assert self.account is not None
@@ -95,7 +97,13 @@ def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
     by_name: dict[str, list[dict[str, Any]]] = {}
     for name, key, kind, count, first, last in keys:
         by_name.setdefault(name, []).append(
-            {"key": key, "type": kind, "count": count, "firstSeen": iso(first), "lastSeen": iso(last)}
+            {
+                "key": key,
+                "type": kind,
+                "count": count,
+                "firstSeen": iso(first),
+                "lastSeen": iso(last),
+            }
         )
     return {
         "events": [
@@ -109,7 +117,6 @@ def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
             for name, count, first, last in names
         ]
     }
-
 
 
 def _find(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:

@@ -13,11 +13,13 @@ from typing import Any
 from kudos.domain.identity import MergeMode, merge_identifier, normalize_email, normalize_mobile
 from kudos.domain.model import Account
 from kudos.storage import profiles
-from kudos.storage.profiles import ProfileRow
 from kudos.storage.db import Tx
+from kudos.storage.profiles import ProfileRow
 
 
-def lock_key(account: Account, customer_id: str, *, email: str | None, mobile: str | None) -> list[str]:
+def lock_key(
+    account: Account, customer_id: str, *, email: str | None, mobile: str | None
+) -> list[str]:
     """The keys that serialize writers touching this customerId or its identifier."""
     keys = [f"customer:{account.id}:{customer_id}"]
     identifier = merge_identifier(account.channel_merging, email=email, mobile=mobile)
@@ -64,7 +66,9 @@ def resolve(
     current = profiles.by_customer_id(tx, account.id, customer_id)
     holder = profiles.by_identifier(tx, account.id, mode, identifier) if identifier else None
     if current is None and holder is None:
-        return _create(tx, account, customer_id, email=email, mobile=mobile, key=identifier, now=now)
+        return _create(
+            tx, account, customer_id, email=email, mobile=mobile, key=identifier, now=now
+        )
     if current is None:
         assert holder is not None  # one of the two exists past the first branch
         profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
@@ -80,18 +84,35 @@ def resolve(
 
 
 def _create(
-    tx: Tx, account: Account, customer_id: str, *, email: str | None, mobile: str | None,
-    key: str | None, now: str,
+    tx: Tx,
+    account: Account,
+    customer_id: str,
+    *,
+    email: str | None,
+    mobile: str | None,
+    key: str | None,
+    now: str,
 ) -> ProfileRow:
     mode = account.channel_merging
     row = ProfileRow(
-        id=0, created_at=now, updated_at=now, email=_contact_email(email),
-        mobile=_contact_mobile(mobile), email_key=key if mode == "email" else None,
-        mobile_key=key if mode == "mobile" else None, attributes={},
+        id=0,
+        created_at=now,
+        updated_at=now,
+        email=_contact_email(email),
+        mobile=_contact_mobile(mobile),
+        email_key=key if mode == "email" else None,
+        mobile_key=key if mode == "mobile" else None,
+        attributes={},
     )
     row.id = profiles.insert(
-        tx, account.id, email=row.email, mobile=row.mobile, email_key=row.email_key,
-        mobile_key=row.mobile_key, attributes=row.attributes, now=now,
+        tx,
+        account.id,
+        email=row.email,
+        mobile=row.mobile,
+        email_key=row.email_key,
+        mobile_key=row.mobile_key,
+        attributes=row.attributes,
+        now=now,
     )
     profiles.add_customer_id(tx, account.id, customer_id, row.id, now)
     tx.remember((account.id, customer_id), row.id)
@@ -99,14 +120,24 @@ def _create(
 
 
 def _merge(
-    tx: Tx, account: Account, first: ProfileRow, second: ProfileRow, *, identifier: str | None,
+    tx: Tx,
+    account: Account,
+    first: ProfileRow,
+    second: ProfileRow,
+    *,
+    identifier: str | None,
     now: str,
 ) -> ProfileRow:
     """Merge the newer profile into the older one; nothing of either is lost."""
     winner, loser = (first, second) if first.id < second.id else (second, first)
     moved = profiles.absorb(
-        tx, account.id, winner=winner.id, loser=loser.id, kind=account.channel_merging,
-        identifier=identifier or "", now=now,
+        tx,
+        account.id,
+        winner=winner.id,
+        loser=loser.id,
+        kind=account.channel_merging,
+        identifier=identifier or "",
+        now=now,
     )
     for customer_id in moved:
         tx.remember((account.id, customer_id), winner.id)

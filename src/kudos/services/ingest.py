@@ -10,8 +10,8 @@ once per batch. Campaign evaluation and webhook outbox rows join ``apply`` in la
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,28 +89,43 @@ class IngestEvents:
         batch = self.batch
         if batch.attributes:
             profile = identity.resolve(
-                tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile,
+                tx,
+                account,
+                batch.customer_id,
+                email=batch.email,
+                mobile=batch.mobile,
                 now=self.received_at,
             )
             _update_attributes(tx, profile, batch.attributes, self.received_at)
             profile_id = profile.id
         else:
             profile_id = identity.profile_id(
-                tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile,
+                tx,
+                account,
+                batch.customer_id,
+                email=batch.email,
+                mobile=batch.mobile,
                 now=self.received_at,
             )
         event_rows.append(
             tx,
             [
-                (account.id, profile_id, batch.customer_id, name, encode(metadata),
-                 self.received_at)
+                (
+                    account.id,
+                    profile_id,
+                    batch.customer_id,
+                    name,
+                    encode(metadata),
+                    self.received_at,
+                )
                 for name, metadata in batch.events
             ],
         )
         if self.idempotency_key is not None:
             assert self.body_hash is not None  # the API sets both together
-            idempotency.remember(tx, account.id, self.idempotency_key, self.body_hash,
-                                 self.received_at)
+            idempotency.remember(
+                tx, account.id, self.idempotency_key, self.body_hash, self.received_at
+            )
         return IngestOutcome(replayed=False, profile_id=profile_id)
 
     def _seen_before(self, tx: Tx, account: Account) -> bool:
@@ -173,13 +188,17 @@ class IngestHooks:
             account_id, day = work.account.id, work.received_at[:10]  # type: ignore[union-attr]
             for name, metadata in work.batch.events:
                 daily[(account_id, day, name)] += 1
-                keys.update((account_id, name, key, value_type(value)) for key, value in metadata.items())
+                keys.update(
+                    (account_id, name, key, value_type(value)) for key, value in metadata.items()
+                )
         names: Counter[tuple[int, str]] = Counter()
         for (account_id, _, name), count in daily.items():
             names[(account_id, name)] += count
         # Sorted rows: concurrent writers (PostgreSQL) take row locks in one order.
         event_rows.upsert_names(tx, [(*key, n, first, last) for key, n in sorted(names.items())])
-        event_rows.upsert_keys(tx, [(*key, kind, n, first, last) for key, (kind, n) in _typed(keys)])
+        event_rows.upsert_keys(
+            tx, [(*key, kind, n, first, last) for key, (kind, n) in _typed(keys)]
+        )
         event_rows.upsert_daily(tx, [(*key, n) for key, n in sorted(daily.items())])
 
 

@@ -23,7 +23,9 @@ def _account(row: Row | None) -> Account | None:
 
 
 def by_api_key_hash(tx: Tx, api_key_hash: str) -> Account | None:
-    return _account(tx.one(f"SELECT {_COLUMNS} FROM accounts WHERE api_key_hash = ?", (api_key_hash,)))
+    return _account(
+        tx.one(f"SELECT {_COLUMNS} FROM accounts WHERE api_key_hash = ?", (api_key_hash,))
+    )
 
 
 def by_name(tx: Tx, name: str) -> Account | None:
@@ -42,8 +44,14 @@ def count(tx: Tx) -> int:
 
 
 def insert(
-    tx: Tx, *, name: str, api_key_hash: str, api_key_hint: str, secret_key_hash: str,
-    secret_key_encrypted: str, now: str,
+    tx: Tx,
+    *,
+    name: str,
+    api_key_hash: str,
+    api_key_hint: str,
+    secret_key_hash: str,
+    secret_key_encrypted: str,
+    now: str,
 ) -> None:
     tx.execute(
         "INSERT INTO accounts (name, api_key_hash, api_key_hint, secret_key_hash,"
@@ -53,8 +61,14 @@ def insert(
 
 
 def replace_keys(
-    tx: Tx, account_id: int, *, api_key_hash: str, api_key_hint: str, secret_key_hash: str,
-    secret_key_encrypted: str, now: str,
+    tx: Tx,
+    account_id: int,
+    *,
+    api_key_hash: str,
+    api_key_hint: str,
+    secret_key_hash: str,
+    secret_key_encrypted: str,
+    now: str,
 ) -> None:
     tx.execute(
         "UPDATE accounts SET api_key_hash = ?, api_key_hint = ?, secret_key_hash = ?,"

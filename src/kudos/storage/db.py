@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 Row = tuple[Any, ...]
 
@@ -36,7 +36,7 @@ class Database(abc.ABC):
     """One store: how to connect, and how its SQL differs from the shared text."""
 
     dialect: str
-    template_fields: dict[str, str] = {}
+    template_fields: ClassVar[dict[str, str]] = {}
     # True where several processes may write at once, so writers must take ``lock`` keys.
     concurrent_writers = False
     retryable_errors: tuple[type[BaseException], ...] = ()
@@ -75,18 +75,18 @@ class Database(abc.ABC):
             self._sql_cache[text] = cached
         return cached
 
-    def start_serving(self) -> None:
+    def start_serving(self) -> None:  # noqa: B027 - optional hook: no-op by default
         """Claim the store for a server and start its upkeep (SQLite: one server per file,
         WAL checkpoints); call before the writer connects."""
 
-    def stop_serving(self) -> None:
+    def stop_serving(self) -> None:  # noqa: B027 - optional hook: no-op by default
         """Stop the upkeep and release the claim; call after the last connection closed."""
 
     def setup_statements(self) -> list[str]:
         """Statements that must run before the first migration (PostgreSQL: the schema)."""
         return []
 
-    def lock(self, tx: Tx, keys: Sequence[str]) -> None:
+    def lock(self, tx: Tx, keys: Sequence[str]) -> None:  # noqa: B027 - optional hook: no-op by default
         """Serialize concurrent transactions on these keys (a no-op with one writer)."""
 
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:

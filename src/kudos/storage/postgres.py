@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import make_conninfo
 
 from kudos.storage.db import Database, Tx
 
@@ -22,7 +23,7 @@ _PLACEHOLDER = re.compile(r"\?")
 
 class PostgresDatabase(Database):
     dialect = "postgres"
-    template_fields = {"now": "now()", "timestamp": "TIMESTAMPTZ"}
+    template_fields: ClassVar[dict[str, str]] = {"now": "now()", "timestamp": "TIMESTAMPTZ"}
     concurrent_writers = True
     retryable_errors = (
         pg_errors.DeadlockDetected,
@@ -38,11 +39,13 @@ class PostgresDatabase(Database):
         self.schema = query.pop("schema", None)
         if self.schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]*", self.schema):
             raise ValueError("the schema name must be lower-case letters, digits and _")
-        self.conninfo = urlunsplit(parts._replace(query=urlencode(query)))
+        conninfo = urlunsplit(parts._replace(query=urlencode(query)))
+        if self.schema:
+            conninfo = make_conninfo(conninfo, options=f"-c search_path={self.schema}")
+        self.conninfo = conninfo
 
     def connect(self, *, writer: bool) -> psycopg.Connection[Any]:
-        options = {"options": f"-c search_path={self.schema}"} if self.schema else {}
-        return psycopg.connect(self.conninfo, autocommit=True, **options)
+        return psycopg.connect(self.conninfo, autocommit=True)
 
     def setup_statements(self) -> list[str]:
         return [f"CREATE SCHEMA IF NOT EXISTS {self.schema}"] if self.schema else []

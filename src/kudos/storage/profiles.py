@@ -39,7 +39,16 @@ def decode_json(value: Any) -> Any:
 def _profile(row: Row | None) -> ProfileRow | None:
     if row is None:
         return None
-    return ProfileRow(*row[:7], attributes=decode_json(row[7]))
+    return ProfileRow(
+        id=row[0],
+        created_at=row[1],
+        updated_at=row[2],
+        email=row[3],
+        mobile=row[4],
+        email_key=row[5],
+        mobile_key=row[6],
+        attributes=decode_json(row[7]),
+    )
 
 
 def by_customer_id(tx: Tx, account_id: int, customer_id: str) -> ProfileRow | None:
@@ -87,8 +96,15 @@ def by_identifier(tx: Tx, account_id: int, mode: MergeMode, key: str) -> Profile
 
 
 def insert(
-    tx: Tx, account_id: int, *, email: str | None, mobile: str | None, email_key: str | None,
-    mobile_key: str | None, attributes: dict[str, Any], now: str,
+    tx: Tx,
+    account_id: int,
+    *,
+    email: str | None,
+    mobile: str | None,
+    email_key: str | None,
+    mobile_key: str | None,
+    attributes: dict[str, Any],
+    now: str,
 ) -> int:
     row = tx.one(
         "INSERT INTO profiles (account_id, created_at, updated_at, email, mobile, email_key,"
@@ -104,8 +120,13 @@ def update(tx: Tx, profile: ProfileRow, now: str) -> None:
         "UPDATE profiles SET updated_at = ?, email = ?, mobile = ?, email_key = ?,"
         " mobile_key = ?, attributes = ? WHERE id = ?",
         (
-            now, profile.email, profile.mobile, profile.email_key, profile.mobile_key,
-            encode(profile.attributes), profile.id,
+            now,
+            profile.email,
+            profile.mobile,
+            profile.email_key,
+            profile.mobile_key,
+            encode(profile.attributes),
+            profile.id,
         ),
     )
 

@@ -8,9 +8,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
-from kudos.storage.db import Database
+from typing import IO, Any, ClassVar
 
+from kudos.storage.db import Database
 
 log = logging.getLogger("kudos.sqlite")
 
@@ -21,7 +21,10 @@ WRITER_CACHE_KIB = 64 * 1024
 
 class SQLiteDatabase(Database):
     dialect = "sqlite"
-    template_fields = {"now": "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", "timestamp": "TEXT"}
+    template_fields: ClassVar[dict[str, str]] = {
+        "now": "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        "timestamp": "TEXT",
+    }
 
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
         super().__init__(url)
@@ -60,7 +63,10 @@ class SQLiteDatabase(Database):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0,
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30.0,
             cached_statements=512,
         )
         conn.execute("PRAGMA journal_mode=WAL")

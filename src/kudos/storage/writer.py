@@ -22,6 +22,7 @@ wait on the database (BEGIN, COMMIT, ROLLBACK); two drivers run it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -323,10 +324,9 @@ class ThreadWriter(Writer):
         for item in batch:
             by_loop.setdefault(item.loop, []).append(item)
         for loop, items in by_loop.items():
-            try:
+            # A closed event loop has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # that event loop is closed: nobody is waiting any more
-                pass
 
 
 def _run_steps(steps: BatchSteps) -> None:

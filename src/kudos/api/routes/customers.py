@@ -45,7 +45,9 @@ async def get_customer(
     customerId: str, request: Request, runtime: RuntimeDep, credentials: ApiKeyAuth
 ) -> dict[str, Any]:
     """The profile by any customerId linked to it (channel merging)."""
-    return await read(runtime, credentials_for(request, credentials), customers.get_customer, customerId)
+    return await read(
+        runtime, credentials_for(request, credentials), customers.get_customer, customerId
+    )
 
 
 @router.get(
@@ -57,7 +59,9 @@ async def list_customer_events(
     runtime: RuntimeDep,
     credentials: ApiKeyAuth,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = DEFAULT_EVENTS_PAGE,
-    startAfter: Annotated[int | None, Query(description="The last eventId of the previous page")] = None,
+    startAfter: Annotated[
+        int | None, Query(description="The last eventId of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
     """Raw events of the profile (all its linked customerIds), newest first."""
     if startAfter is not None and startAfter < 1:
