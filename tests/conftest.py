@@ -218,16 +218,16 @@ def start_server(
         data = json.loads(created.stdout)
         keys = (data["apiKey"], data["secretKey"])
     port = port or free_port()
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        kudos_command(
-            "serve", "--port", str(port), "--db", database_url, "--workers", str(workers)
-        ),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            kudos_command(
+                "serve", "--port", str(port), "--db", database_url, "--workers", str(workers)
+            ),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = LiveServer(
         f"http://127.0.0.1:{port}", database_url, keys[0], keys[1], process, log_path
     )
