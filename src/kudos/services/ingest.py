@@ -2,9 +2,9 @@
 
 ``IngestEvents`` runs inside the writer's batch transaction (see ``storage.writer``):
 ``prepare`` authenticates and applies the rate limit, ``lock_keys`` names what must be
-serialized across processes, and ``apply`` writes inside the request's savepoint. The event
-catalog and daily rollups are aggregated over the whole batch by ``IngestHooks`` and written
-once per batch. Campaign evaluation and webhook outbox rows join ``apply`` in later issues.
+serialized across processes, and ``apply`` writes (its events are staged for the batch's one
+bulk insert). The event catalog and daily rollups are aggregated over the whole batch by
+``IngestHooks`` and written once per batch. Campaign evaluation and webhook outbox rows join ``apply`` in later issues.
 """
 
 from __future__ import annotations
