@@ -44,6 +44,10 @@ class KudosError(Exception):
         self.retry_after = retry_after
         super().__init__(self.message)
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
 
 class AuthError(KudosError):
     code = 1000
@@ -136,6 +140,13 @@ class MethodNotAllowed(KudosError):
     status = 405
     type = "General Error"
     default_message = "Method not allowed."
+
+    def __init__(self, message: str | None = None, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Allow": self.allow}
 
 
 class InternalError(KudosError):

@@ -190,6 +190,7 @@ async def test_get_is_405_on_the_events_route(
 ) -> None:
     response = await client.get(EVENTS, headers=auth)
     assert (response.status_code, _code(response)) == (405, 4005)
+    assert response.headers["allow"] == "POST"
 
 
 class TestIdempotencyKey:

@@ -140,8 +140,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosAp
 
 def _install_error_handlers(api: FastAPI) -> None:
     def respond(error: errors.KudosError) -> JSONResponse:
-        headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
-        return JSONResponse(api_errors.envelope(error), status_code=error.status, headers=headers)
+        return JSONResponse(
+            api_errors.envelope(error), status_code=error.status, headers=error.headers()
+        )
 
     async def on_kudos_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.KudosError)
@@ -155,7 +156,8 @@ def _install_error_handlers(api: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         error: errors.KudosError
         if exc.status_code == 405:
-            error = errors.MethodNotAllowed()
+            allow = (exc.headers or {}).get("Allow", "")
+            error = errors.MethodNotAllowed(f"Method not allowed: use {allow}.", allow=allow)
         elif exc.status_code == 404:
             error = errors.NotFound("Not found: no such route.")
         else:

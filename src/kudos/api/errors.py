@@ -42,7 +42,5 @@ def render(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, extra headers and body bytes for an error."""
     body = _encode(legacy_body(error) if legacy else envelope(error))
-    headers = []
-    if error.retry_after is not None:
-        headers.append((b"retry-after", str(error.retry_after).encode()))
+    headers = [(name.lower().encode(), value.encode()) for name, value in error.headers().items()]
     return error.status, headers, body

@@ -110,7 +110,9 @@ class IngestHandler:
 
     async def _ingest(self, scope: Scope, receive: Receive, route: EventRoute) -> None:
         if scope["method"] != "POST":
-            raise errors.MethodNotAllowed("Method not allowed: send events with POST.")
+            raise errors.MethodNotAllowed(
+                "Method not allowed: send events with POST.", allow="POST"
+            )
         headers = _headers(scope)
         api_key = headers.get(b"apikey")
         if not api_key:

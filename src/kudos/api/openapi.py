@@ -1,4 +1,10 @@
-"""The OpenAPI document: FastAPI's, plus the ingest routes and one error model everywhere."""
+"""The OpenAPI document: FastAPI's, plus the ingest routes and one error model everywhere.
+
+Each operation documents the error statuses it can really answer (``_error_statuses``), and
+the security requirements kudos enforces: the apikey always, the secretkey too on v4.1 paths,
+the management API and for high-security accounts (FastAPI alone would list the two headers
+as alternatives).
+"""
 
 from __future__ import annotations
 
@@ -24,14 +30,16 @@ ERROR_STATUSES = {
     "400": "Malformed JSON (3016) or missing arguments (3000)",
     "401": "Missing or unknown apikey (1000), secret key required (1001)",
     "404": "Not found (4004)",
-    "405": "Method not allowed (4005)",
     "413": "Body over 1 MiB (3014)",
     "415": "Content type other than JSON (3013)",
     "422": "Null arguments (3001), invalid value (3003), idempotency key reused (2002)",
     "429": "Over the account's rate limit (2003); see Retry-After",
     "503": "Overloaded (5003); see Retry-After",
 }
+"""Every error status an operation may document; 405 (4005) answers a method a path does not
+serve, so it belongs to no operation."""
 
+# Query parameters whose limits a route checks by hand, so FastAPI cannot document them.
 _INGEST_DOCS: dict[type[BaseModel], tuple[str, str]] = {
     EventsCreate: (
         "Send events",
@@ -59,7 +67,9 @@ def install_openapi(api: FastAPI) -> None:
                 schema["paths"][path] = {"post": _ingest_operation(path, route)}
             for path, item in schema["paths"].items():
                 for operation in item.values():
-                    _document_errors(operation, legacy=path in _LEGACY_PATHS)
+                    if path not in ingest.ROUTES and "security" in operation:
+                        operation["security"] = _security(secret_required=_secret_required(path))
+                    _document_errors(operation, path=path)
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             api.openapi_schema = schema
@@ -69,6 +79,17 @@ def install_openapi(api: FastAPI) -> None:
 
 
 _LEGACY_PATHS = {path for path, route in ingest.ROUTES.items() if route.legacy}
+
+
+def _secret_required(path: str) -> bool:
+    """v4.1 paths and the management API need the secret key for every account."""
+    return path.startswith(("/api/v4.1/", "/api/kudos/"))
+
+
+def _security(*, secret_required: bool) -> list[dict[str, list[str]]]:
+    """Both keys; or the apikey alone, which high-security accounts refuse (1001)."""
+    both: dict[str, list[str]] = {"apikey": [], "secretkey": []}
+    return [both] if secret_required else [both, {"apikey": []}]
 
 
 def _add_model(schemas: dict[str, Any], model: type[BaseModel]) -> None:
@@ -84,9 +105,6 @@ def _ingest_operation(path: str, route: ingest.EventRoute) -> dict[str, Any]:
     elif route.legacy:
         model = LegacyEventCreate
     summary, description = _INGEST_DOCS[model]
-    security: list[dict[str, list[str]]] = [{"apikey": [], "secretkey": []}]
-    if not route.secret_required:
-        security.append({"apikey": []})
     return {
         "tags": ["events"],
         "summary": summary,
@@ -97,7 +115,7 @@ def _ingest_operation(path: str, route: ingest.EventRoute) -> dict[str, Any]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
             }
         ],
         "requestBody": {
@@ -112,15 +130,34 @@ def _ingest_operation(path: str, route: ingest.EventRoute) -> dict[str, Any]:
                 },
             }
         },
-        "security": security,
+        "security": _security(secret_required=route.secret_required),
     }
 
 
-def _document_errors(operation: dict[str, Any], *, legacy: bool) -> None:
-    model = "LegacyError" if legacy else "ErrorEnvelope"
+def _error_statuses(path: str, operation: dict[str, Any]) -> set[str]:
+    """The error statuses kudos can answer to this operation."""
+    statuses: set[str] = set()
+    if "requestBody" in operation:
+        # The outer ASGI layer (413, 415), decoding and validation (400, 422), the writer (503).
+        statuses |= {"400", "413", "415", "422", "503"}
+    if path in ingest.ROUTES:
+        statuses.add("429")
+    if operation.get("security"):
+        statuses.add("401")
+    parameters = operation.get("parameters", [])
+    if any(parameter["in"] == "path" for parameter in parameters):
+        statuses.add("404")
+    if any(parameter["in"] in ("query", "header") for parameter in parameters):
+        statuses.add("422")
+    return statuses
+
+
+def _document_errors(operation: dict[str, Any], *, path: str) -> None:
+    model = "LegacyError" if path in _LEGACY_PATHS else "ErrorEnvelope"
     responses = operation.setdefault("responses", {})
-    for status, description in ERROR_STATUSES.items():
+    responses.pop("422", None)  # FastAPI's HTTPValidationError: kudos answers its own envelope
+    for status in sorted(_error_statuses(path, operation)):
         responses[status] = {
-            "description": description,
+            "description": ERROR_STATUSES[status],
             "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
         }

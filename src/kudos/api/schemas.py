@@ -1,13 +1,46 @@
 """Request and response models: they validate the FastAPI routes and describe all routes in
-OpenAPI (the ingest routes are served by ``api.ingest`` but documented from these models)."""
+OpenAPI (the ingest routes are served by ``api.ingest`` but documented from these models).
+
+The ingest models only document: ``domain.payload`` validates those bodies, and the models
+carry its limits (``propertyNames``, a not-blank ``pattern``) so the document tells the truth.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from kudos.domain.payload import MAX_EMAIL, MAX_ID_LENGTH, MAX_MOBILE
+from kudos.domain.payload import (
+    MAX_EMAIL,
+    MAX_EVENT_NAME,
+    MAX_EVENTS,
+    MAX_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_MOBILE,
+)
+
+NOT_BLANK = r"\S"
+"""``pattern`` of a string that is not only white space (``domain.payload`` strips it)."""
+
+CustomerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)
+]
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_NAME)]
+Metadata = dict[Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH)], Any]
+Events = Annotated[
+    dict[EventName, Metadata | None],
+    Field(
+        min_length=1,
+        max_length=MAX_EVENTS,
+        description="Event name (1 to 100 characters) → metadata: an object or null.",
+    ),
+]
+
+
+def limit_keys(schema: dict[str, Any]) -> None:
+    """JSON Schema of a free-form object whose keys ``domain.payload`` limits to 255 characters."""
+    schema["propertyNames"] = {"maxLength": MAX_KEY_LENGTH}
 
 
 class ErrorEnvelope(BaseModel):
@@ -27,27 +60,38 @@ class LegacyError(BaseModel):
 
 
 class EventsCreate(BaseModel):
-    """Send Events (v4): one customer and a map of event name → metadata."""
+    """Send Events (v4): one customer and a map of event name → metadata.
 
-    customerId: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    events: dict[str, dict[str, Any] | None] = Field(min_length=1, max_length=100)
+    Metadata keys are at most 255 characters and values nest at most 10 levels deep. No
+    string anywhere (names, keys, values) may contain a NUL character.
+    """
+
+    customerId: CustomerId
+    events: Events
     email: str | None = Field(default=None, max_length=MAX_EMAIL)
     mobile: str | None = Field(default=None, max_length=MAX_MOBILE)
 
 
 class LegacyEventCreate(BaseModel):
-    """Send Event (v3): the body the official Python SDK sends."""
+    """Send Event (v3): the body the official Python SDK sends.
 
-    playerUniqueId: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    events: dict[str, dict[str, Any] | None] = Field(min_length=1, max_length=100)
+    The limits of v4's Send Events apply: no NUL character in any string, metadata keys of at
+    most 255 characters, values nested at most 10 levels deep.
+    """
+
+    playerUniqueId: CustomerId
+    events: Events
     email: str | None = Field(default=None, max_length=MAX_EMAIL)
     mobile: str | None = Field(default=None, max_length=MAX_MOBILE)
 
 
 class LegacyV2EventCreate(LegacyEventCreate):
-    """Send Event (v2): may also carry ``playerAttributes`` to create or update the player."""
+    """Send Event (v2): may also carry ``playerAttributes`` to create or update the player.
 
-    playerAttributes: dict[str, Any] | None = None
+    The limits of v4's Send Events apply, to ``playerAttributes`` as to metadata.
+    """
+
+    playerAttributes: Metadata | None = None
 
 
 class EventsAccepted(BaseModel):
@@ -56,9 +100,14 @@ class EventsAccepted(BaseModel):
 
 
 class CustomerAttributes(BaseModel):
-    """Gameball's customer attributes; unknown keys are kept too."""
+    """Gameball's customer attributes; unknown keys are kept too.
 
-    model_config = ConfigDict(extra="allow")
+    Keys (here and in ``custom``) are at most 255 characters, values nest at most 10 levels
+    deep, and no string may contain a NUL character.
+    """
+
+    # The key limit is checked by ``domain.payload.check_json_value``; only documented here.
+    model_config = ConfigDict(extra="allow", json_schema_extra=limit_keys)
 
     displayName: str | None = None
     firstName: str | None = None
@@ -73,11 +122,11 @@ class CustomerAttributes(BaseModel):
     zip: str | None = None
     preferredLanguage: str | None = None
     channel: str | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Any] | None = Field(default=None, json_schema_extra=limit_keys)
 
 
 class CustomerUpsert(BaseModel):
-    """Create or update a customer (upsert)."""
+    """Create or update a customer (upsert). No string may contain a NUL character."""
 
     customerId: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     email: str | None = Field(default=None, max_length=MAX_EMAIL)

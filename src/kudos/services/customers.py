@@ -7,6 +7,7 @@ from typing import Any
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, iso, utc_now
+from kudos.domain.payload import MAX_ID_LENGTH, check_text
 from kudos.services import accounts, identity
 from kudos.services.ingest import IngestContext
 from kudos.storage import events as event_rows
@@ -120,7 +121,18 @@ def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
 
 
 def _find(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:
+    if not _storable(customer_id):
+        raise errors.CustomerNotFound(f"Customer {customer_id!r} not found.")
     profile = profiles.by_customer_id(tx, account.id, customer_id)
     if profile is None:
         raise errors.CustomerNotFound(f"Customer {customer_id!r} not found.")
     return profile
+
+
+def _storable(customer_id: str) -> bool:
+    """Whether any customerId could be this one (Send Events refuses the others)."""
+    try:
+        check_text(customer_id, "customerId")
+    except errors.InvalidValue:
+        return False
+    return 0 < len(customer_id) <= MAX_ID_LENGTH

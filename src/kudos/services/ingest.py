@@ -4,7 +4,8 @@
 ``prepare`` authenticates and applies the rate limit, ``lock_keys`` names what must be
 serialized across processes, and ``apply`` writes (its events are staged for the batch's one
 bulk insert). The event catalog and daily rollups are aggregated over the whole batch by
-``IngestHooks`` and written once per batch. Campaign evaluation and webhook outbox rows join ``apply`` in later issues.
+``IngestHooks`` and written once per batch. Campaign evaluation and webhook outbox rows join
+``apply`` in later issues.
 """
 
 from __future__ import annotations

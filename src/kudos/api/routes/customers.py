@@ -6,12 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from kudos import errors
 from kudos.api.deps import ApiKeyAuth, RuntimeDep, credentials_for, read
 from kudos.api.schemas import CustomerPublic, CustomerUpsert, CustomerUpserted, EventsPage
+from kudos.domain import payload
 from kudos.domain.payload import check_json_value
 from kudos.services import customers
 from kudos.services.customers import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
+
+MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit integers in both stores
 
 router = APIRouter(tags=["customers"])
 
@@ -21,20 +23,22 @@ async def upsert_customer(
     body: CustomerUpsert, request: Request, runtime: RuntimeDep, credentials: ApiKeyAuth
 ) -> dict[str, Any]:
     """Create the customer, or merge the given attributes into the existing profile."""
-    attributes = (
-        body.customerAttributes.model_dump(exclude_unset=True) if body.customerAttributes else {}
-    )
+    fields = body.model_dump(exclude_unset=True)
+    attributes: dict[str, Any] = fields.get("customerAttributes") or {}
     check_json_value(attributes, "customerAttributes", depth=1)
-    email = body.email if body.email is not None else attributes.pop("email", None)
-    mobile = body.mobile if body.mobile is not None else attributes.pop("mobile", None)
+    contact = {
+        name: fields[name] if fields.get(name) is not None else attributes.get(name)
+        for name in ("email", "mobile")
+    }
     attributes.pop("email", None)
     attributes.pop("mobile", None)
+    # The same text rules as Send Events: not blank, no NUL, no lone surrogates.
     work = customers.UpsertCustomer(
         context=runtime.context,
         credentials=credentials_for(request, credentials),
-        customer_id=body.customerId,
-        email=email,
-        mobile=mobile,
+        customer_id=payload.require_string(fields, "customerId", max_length=payload.MAX_ID_LENGTH),
+        email=payload.optional_string(contact, "email", max_length=payload.MAX_EMAIL),
+        mobile=payload.optional_string(contact, "mobile", max_length=payload.MAX_MOBILE),
         attributes=attributes,
     )
     return {"gameballId": await runtime.writer.submit(work)}
@@ -60,12 +64,11 @@ async def list_customer_events(
     credentials: ApiKeyAuth,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = DEFAULT_EVENTS_PAGE,
     startAfter: Annotated[
-        int | None, Query(description="The last eventId of the previous page")
+        int | None,
+        Query(ge=1, le=MAX_EVENT_ID, description="The last eventId of the previous page"),
     ] = None,
 ) -> dict[str, Any]:
     """Raw events of the profile (all its linked customerIds), newest first."""
-    if startAfter is not None and startAfter < 1:
-        raise errors.InvalidValue("Invalid value: 'startAfter' must be a positive eventId.")
     return await read(
         runtime,
         credentials_for(request, credentials),

@@ -1,0 +1,443 @@
+"""The ingest benchmark: kudos against a raw ASGI echo, measured in one invocation.
+
+    .venv/bin/python bench/run.py [--duration 20] [--only echo,sqlite,postgres]
+
+Each target is loaded by wrk (1 thread, 64 connections) with seed-style Send Events bodies
+(two events, 10,000 customers) after a warm-up. It prints requests/s, events/s, p50 and p99
+latency, non-2xx answers, the ratio to the echo's requests/s and the server's RSS. On SQLite it
+keeps loading until at least ``--rss-events`` events are stored, then reads the RSS, and it
+checks that the store holds exactly the events that were acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "events.lua"
+SERVER_KEY = "bench-server-key"
+ROUND_SECONDS = 15
+
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 25.0
+TARGET_RSS_MB = 300.0
+
+
+@dataclass
+class Load:
+    requests: int = 0
+    seconds: float = 0.0
+    non2xx: int = 0
+    socket_errors: int = 0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.non2xx
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Result:
+    name: str
+    load: Load
+    rss_mb: float = 0.0
+    events_sent: int = 0
+    events_stored: int | None = None
+    rounds: int = 0
+    connections: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    keys: tuple[str, str] = ("none", "none")
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "KUDOS_SERVER_KEY": SERVER_KEY, "KUDOS_LOG_LEVEL": "warning"}
+
+
+def kudos(*args: str) -> str:
+    done = subprocess.run(
+        [str(VENV_BIN / "kudos"), *args], env=env(), check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def start(command: list[str], port: int, log: Path, health: str | None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited: {log.read_text()[-2000:]}")
+        if _answers(port, health):
+            return process
+        time.sleep(0.1)
+    stop(process)
+    raise RuntimeError(f"{command} did not come up: {log.read_text()[-2000:]}")
+
+
+def _answers(port: int, health: str | None) -> bool:
+    try:
+        if health is None:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def wrk(server: Server, seconds: int, connections: int) -> Load:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{server.port}",
+        "--",
+        *server.keys,
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    line = next(row for row in output.splitlines() if row.startswith("RESULT "))
+    data = json.loads(line.removeprefix("RESULT "))
+    return Load(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        non2xx=data["non2xx"],
+        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+    )
+
+
+def measure(name: str, server: Server, args: argparse.Namespace) -> Result:
+    print(f"  {name}: warm-up {args.warmup} s, then {args.duration} s", flush=True)
+    warm = wrk(server, args.warmup, args.connections)
+    load = wrk(server, args.duration, args.connections)
+    result = Result(name, load, events_sent=2 * (warm.ok + load.ok), rounds=2)
+    result.connections = args.connections
+    if warm.non2xx or load.non2xx:
+        result.notes.append(f"non-2xx answers: {warm.non2xx + load.non2xx}")
+    return result
+
+
+def fill_to(result: Result, server: Server, args: argparse.Namespace) -> None:
+    """Keep loading until ``--rss-events`` events were acknowledged (for the RSS reading)."""
+    while result.events_sent < args.rss_events:
+        remaining = (args.rss_events - result.events_sent) // 2
+        print(
+            f"  {result.name}: {result.events_sent:,} events so far, {remaining:,} requests to go",
+            flush=True,
+        )
+        more = wrk(server, ROUND_SECONDS, args.connections)
+        result.events_sent += 2 * more.ok
+        result.rounds += 1
+        if more.non2xx:
+            result.notes.append(f"non-2xx answers while filling: {more.non2xx}")
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def run_echo(args: argparse.Namespace, work: Path) -> Result:
+    port = free_port()
+    command = [
+        str(VENV_BIN / "uvicorn"),
+        "bench.echo:app",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = start(command, port, work / "echo.log", health=None)
+    try:
+        server = Server(process, port)
+        result = measure("echo (raw ASGI + msgspec)", server, args)
+        result.rss_mb = rss_mb(process.pid)
+        return result
+    finally:
+        stop(process)
+
+
+def _account(db_url: str) -> tuple[str, str]:
+    created = json.loads(kudos("accounts", "create", "bench", "--db", db_url, "--json"))
+    # The benchmark measures ingestion, not Gameball's 100 requests/s account limit.
+    kudos("accounts", "set", "bench", "--rate-limit", "off", "--db", db_url)
+    return created["apiKey"], created["secretKey"]
+
+
+def run_kudos(
+    name: str, db_url: str, args: argparse.Namespace, work: Path, *, workers: int, fill: bool
+) -> Result:
+    kudos("migrate", "--db", db_url)
+    keys = _account(db_url)
+    port = free_port()
+    command = [
+        str(VENV_BIN / "kudos"),
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        db_url,
+        "--workers",
+        str(workers),
+    ]
+    process = start(command, port, work / f"{name.split()[0]}-{workers}.log", health="/healthz")
+    try:
+        server = Server(process, port, keys)
+        result = measure(name, server, args)
+        if fill:
+            fill_to(result, server, args)
+        result.rss_mb = rss_mb(process.pid)
+    finally:
+        stop(process)
+    result.events_stored = count_events(db_url)
+    return result
+
+
+def count_events(db_url: str) -> int:
+    if db_url.startswith("sqlite:"):
+        path = db_url.removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin_url: str, name: str) -> Iterator[str]:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def postgres_reachable(admin_url: str) -> str | None:
+    try:
+        with psycopg.connect(admin_url, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def report(results: list[Result], echo_rate: float) -> list[str]:
+    columns = ("req/s", "events/s", "p50 ms", "p99 ms", "non2xx", "ratio", "RSS MB")
+    head = f"{'target':<34} " + " ".join(f"{name:>9}" for name in columns)
+    print("\n" + head + "\n" + "-" * len(head))
+    for result in results:
+        load = result.load
+        ratio = load.rate / echo_rate if echo_rate else 0.0
+        print(
+            f"{result.name:<34} {load.rate:>9.0f} {2 * load.rate:>9.0f} {load.p50_ms:>9.2f}"
+            f" {load.p99_ms:>9.2f} {load.non2xx:>9} {ratio:>9.2f} {result.rss_mb:>9.1f}"
+        )
+    print()
+    for result in results:
+        if result.events_stored is not None:
+            print(
+                f"{result.name}: {result.events_sent:,} events acknowledged, "
+                f"{result.events_stored:,} stored"
+            )
+        for note in result.notes:
+            print(f"{result.name}: {note}")
+    return verdicts(results, echo_rate)
+
+
+def verdicts(results: list[Result], echo_rate: float) -> list[str]:
+    lines = []
+    sqlite = next((r for r in results if r.name.startswith("kudos sqlite")), None)
+    if sqlite is not None and echo_rate:
+        ratio = sqlite.load.rate / echo_rate
+        lines.append(
+            _verdict(
+                ratio >= TARGET_RATIO, f"SQLite rate {ratio:.2f} of echo (target ≥ {TARGET_RATIO})"
+            )
+        )
+        lines.append(
+            _verdict(
+                sqlite.load.p99_ms < TARGET_P99_MS,
+                f"SQLite p99 {sqlite.load.p99_ms:.1f} ms (target < {TARGET_P99_MS:.0f} ms)",
+            )
+        )
+        lines.append(
+            _verdict(
+                sqlite.rss_mb < TARGET_RSS_MB and sqlite.events_sent >= 1_000_000,
+                f"SQLite RSS {sqlite.rss_mb:.0f} MB after {sqlite.events_sent:,} events"
+                f" (target < {TARGET_RSS_MB:.0f} MB after 1,000,000)",
+            )
+        )
+    for result in results:
+        if result.events_stored is not None:
+            # Each wrk run stops with up to one request per connection in flight: those may be
+            # stored without being counted as acknowledged.
+            slack = 2 * result.connections * result.rounds
+            exact = result.events_sent <= result.events_stored <= result.events_sent + slack
+            lines.append(
+                _verdict(exact, f"{result.name}: every acknowledged event stored exactly once")
+            )
+    for line in lines:
+        print(line)
+    return lines
+
+
+def _verdict(ok: bool, text: str) -> str:
+    return f"{'PASS' if ok else 'FAIL'}  {text}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds measured per target")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--only", default="echo,sqlite,postgres")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="an existing database to create the benchmark databases from",
+    )
+    parser.add_argument("--pg-workers", default="1,2", help="kudos --workers values to measure")
+    parser.add_argument(
+        "--rss-events",
+        type=int,
+        default=1_000_000,
+        help="events to store on SQLite before reading its RSS",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    os.chdir(ROOT)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="kudos-bench-") as tmp:
+        work = Path(tmp)
+        if "echo" in wanted:
+            results.append(run_echo(args, work))
+        if "sqlite" in wanted:
+            results.append(
+                run_kudos(
+                    "kudos sqlite", f"sqlite:///{work}/bench.db", args, work, workers=1, fill=True
+                )
+            )
+        if "postgres" in wanted:
+            reason = postgres_reachable(args.pg_url)
+            if reason:
+                print(f"  postgres skipped: {reason}")
+            for workers in (int(n) for n in args.pg_workers.split(",") if not reason):
+                with fresh_postgres(args.pg_url, f"kudos_bench_w{workers}") as url:
+                    results.append(
+                        run_kudos(
+                            f"kudos postgres --workers {workers}",
+                            url,
+                            args,
+                            work,
+                            workers=workers,
+                            fill=False,
+                        )
+                    )
+    echo_rate = next((r.load.rate for r in results if r.name.startswith("echo")), 0.0)
+    lines = report(results, echo_rate)
+    if args.json:
+        payload = {
+            "results": [asdict(r) | {"rate": r.load.rate} for r in results],
+            "echo_rate": echo_rate,
+            "verdicts": lines,
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
