@@ -34,6 +34,8 @@ VENV_BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "events.lua"
 SERVER_KEY = "bench-server-key"
 ROUND_SECONDS = 15
+# wrk runs on the last CPU, so every server meets the same competition for the others.
+PIN_LOAD = ["taskset", "-c", str((os.cpu_count() or 1) - 1)]
 
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
@@ -164,6 +166,7 @@ def _descendants(pid: int) -> list[int]:
 
 def wrk(server: Server, seconds: int, connections: int) -> Load:
     command = [
+        *PIN_LOAD,
         "wrk",
         "-t1",
         f"-c{connections}",

@@ -31,6 +31,7 @@ log = logging.getLogger("kudos.api")
 
 INTEGRATION_PREFIXES = ("/api/v4.0/integrations", "/api/v4/integrations", "/api/v4.1/integrations")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class KudosApp:
@@ -86,6 +87,9 @@ class KudosApp:
         # collector's passes, which otherwise rescan it and show up in tail latency.
         gc.collect()
         gc.freeze()
+        # Requests allocate many short-lived containers; collecting the young generation every
+        # 700 allocations (the default) costs measurable throughput for nothing.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def _refuse_body(scope: ingest.Scope) -> errors.KudosError | None:

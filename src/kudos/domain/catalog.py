@@ -20,7 +20,12 @@ _TYPE_NAMES: dict[type, str] = {
 
 def value_type(value: Any) -> str:
     """The JSON type name of a decoded JSON value."""
-    return _TYPE_NAMES.get(type(value), "object")
+    return type_name(type(value))
+
+
+def type_name(kind: type) -> str:
+    """The JSON type name for the Python type of a decoded JSON value."""
+    return _TYPE_NAMES.get(kind, "object")
 
 
 def merge_types(known: str | None, seen: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kudos import errors
-from kudos.domain.catalog import merge_types, value_type
+from kudos.domain.catalog import merge_types, type_name
 from kudos.domain.model import Account, Credentials, iso_before, utc_now
 from kudos.domain.payload import EventBatch
 from kudos.domain.ratelimit import RateLimiter
@@ -183,15 +183,21 @@ class IngestHooks:
             return
         first = min(work.received_at for work in self._works)
         last = max(work.received_at for work in self._works)
-        daily: Counter[tuple[int, str, str]] = Counter()
-        keys: Counter[tuple[int, str, str, str]] = Counter()
+        # Count each event's shape (its keys and their Python types): built in C, and a batch
+        # holds few distinct shapes; the per-key counts are derived from them below.
+        shapes: Counter[tuple[int, str, str, tuple[str, ...], tuple[type, ...]]] = Counter()
         for work in self._works:
             account_id, day = work.account.id, work.received_at[:10]  # type: ignore[union-attr]
             for name, metadata in work.batch.events:
-                daily[(account_id, day, name)] += 1
-                keys.update(
-                    (account_id, name, key, value_type(value)) for key, value in metadata.items()
-                )
+                shapes[
+                    (account_id, day, name, tuple(metadata), tuple(map(type, metadata.values())))
+                ] += 1
+        daily: Counter[tuple[int, str, str]] = Counter()
+        keys: Counter[tuple[int, str, str, str]] = Counter()
+        for (account_id, day, name, key_names, types), count in shapes.items():
+            daily[(account_id, day, name)] += count
+            for key, kind in zip(key_names, types, strict=True):
+                keys[(account_id, name, key, type_name(kind))] += count
         names: Counter[tuple[int, str]] = Counter()
         for (account_id, _, name), count in daily.items():
             names[(account_id, name)] += count

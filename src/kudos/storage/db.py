@@ -63,6 +63,14 @@ class Database(abc.ABC):
         """Open a write transaction only if that needs no waiting; ``False`` otherwise."""
         return False
 
+    def defer_sync(self, conn: Any) -> bool:
+        """Make COMMIT on ``conn`` return before its data is on disk, if this store can; the
+        caller must then call ``sync`` before it reports anything committed as durable."""
+        return False
+
+    def sync(self) -> None:
+        """Make every transaction committed so far durable (see ``defer_sync``)."""
+
     def placeholder_sql(self, sql: str) -> str:
         """Rewrite ``?`` placeholders for the driver (identity on SQLite)."""
         return sql

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -35,6 +36,7 @@ class SQLiteDatabase(Database):
         self.synchronous = synchronous
         self._checkpointer: _Checkpointer | None = None
         self._claim: IO[str] | None = None
+        self._wal_fd: int | None = None
 
     def start_serving(self) -> None:
         """One server per file (its writer remembers what it wrote); checkpoint the WAL from a
@@ -52,6 +54,7 @@ class SQLiteDatabase(Database):
         self._checkpointer.start()
 
     def stop_serving(self) -> None:
+        self._close_wal()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -96,12 +99,43 @@ class SQLiteDatabase(Database):
             raise
         return True
 
+    def defer_sync(self, conn: Any) -> bool:
+        """With ``synchronous=FULL``, let the writer's COMMIT skip its fsync (``synchronous=OFF``
+        on that connection only) and do the fsync in ``sync``: the same durability, but the
+        writer need not wait for the disk before it starts the next batch. Checkpoints keep
+        their own fsyncs (the checkpointer's connection stays FULL)."""
+        if self.synchronous != "FULL" or self.path == ":memory:":
+            return False
+        conn.execute("PRAGMA synchronous=OFF")
+        return True
+
+    def sync(self) -> None:
+        """fsync the WAL file: every frame written so far, so every commit so far."""
+        if self._wal_fd is None or os.fstat(self._wal_fd).st_nlink == 0:
+            self._close_wal()
+            self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            _fsync_directory(self.path)  # the WAL file's own directory entry
+        os.fsync(self._wal_fd)
+
+    def _close_wal(self) -> None:
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+
     def begin(self, conn: Any) -> None:
         deadline = time.monotonic() + BUSY_WAIT_SECONDS
         while not self.try_begin(conn):
             if time.monotonic() > deadline:
                 raise sqlite3.OperationalError("database is locked by another process")
             time.sleep(0.002)
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -115,6 +149,7 @@ class _Checkpointer:
     def __init__(self, db: SQLiteDatabase) -> None:
         self._conn = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=1000")
+        self._conn.execute("PRAGMA synchronous=FULL")  # checkpoints fsync the database file
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kudos-checkpoint", daemon=True)
 
