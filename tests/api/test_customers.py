@@ -89,13 +89,22 @@ async def test_upsert_rejects_bad_bodies(
     assert (response.status_code, response.json()["code"]) == (status, code)
 
 
-async def test_upsert_with_malformed_json_is_3016(
-    client: httpx.AsyncClient, auth: dict[str, str]
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"{nope", 400, 3016),
+        # Python's JSON decoder turns bytes that are not UTF-8 into lone surrogates: 3003.
+        (b'{"customerId": "a\xed\xa0\x80"}', 422, 3003),
+    ],
+)
+async def test_upsert_refuses_malformed_json(
+    client: httpx.AsyncClient, auth: dict[str, str], raw: bytes, status: int, code: int
 ) -> None:
     response = await client.post(
-        CUSTOMERS, content=b"{nope", headers={**auth, "content-type": "application/json"}
+        CUSTOMERS, content=raw, headers={**auth, "content-type": "application/json"}
     )
-    assert (response.status_code, response.json()["code"]) == (400, 3016)
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert (await client.get(f"{CUSTOMERS}/a", headers=auth)).status_code == 404
 
 
 async def test_event_history_pages_newest_first(

@@ -109,11 +109,32 @@ async def test_metadata_nested_too_deep_is_refused(
     assert (response.status_code, _code(response)) == (422, 3003)
 
 
-async def test_malformed_json_is_3016(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"customerId": ', b'{"customerId": "a\xed\xa0\x80", "events": {"a": {}}}', b"\x00"],
+    ids=["truncated", "not-utf8", "nul-byte"],
+)
+async def test_malformed_json_is_3016(
+    client: httpx.AsyncClient, auth: dict[str, str], raw: bytes
+) -> None:
     response = await client.post(
-        EVENTS, content=b'{"customerId": ', headers={**auth, "content-type": "application/json"}
+        EVENTS, content=raw, headers={**auth, "content-type": "application/json"}
     )
     assert (response.status_code, _code(response)) == (400, 3016)
+
+
+@pytest.mark.parametrize(
+    ("escape", "status", "code"),
+    [("\\u0000", 422, 3003), ("\\ud800", 400, 3016)],  # a lone surrogate is not valid JSON text
+)
+async def test_escaped_nul_or_lone_surrogate_in_metadata_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str], escape: str, status: int, code: int
+) -> None:
+    raw = ('{"customerId": "x", "events": {"a": {"k": "v' + escape + '"}}}').encode()
+    response = await client.post(
+        EVENTS, content=raw, headers={**auth, "content-type": "application/json"}
+    )
+    assert (response.status_code, _code(response)) == (status, code)
 
 
 async def test_non_json_content_type_is_415(

@@ -125,10 +125,13 @@ class IngestHandler:
         body = await read_body(receive)
         try:
             decoded = _decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # bad JSON, or bytes that are not UTF-8
             raise errors.InvalidPayload() from None
         batch = parse_event_batch(
-            decoded, id_field=route.id_field, attributes_field=route.attributes_field
+            decoded,
+            id_field=route.id_field,
+            attributes_field=route.attributes_field,
+            escapes=b"\\u" in body,
         )
         secret = headers.get(b"secretkey") or headers.get(b"transactionkey")
         work = IngestEvents(

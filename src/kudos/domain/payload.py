@@ -41,13 +41,21 @@ class EventBatch:
 
 
 def parse_event_batch(
-    body: Any, *, id_field: str = "customerId", attributes_field: str | None = None
+    body: Any,
+    *,
+    id_field: str = "customerId",
+    attributes_field: str | None = None,
+    escapes: bool = True,
 ) -> EventBatch:
-    """Validate a decoded Send Events body; raise a ``PayloadError`` naming the first problem."""
+    """Validate a decoded Send Events body; raise a ``PayloadError`` naming the first problem.
+
+    ``escapes=False`` says the raw JSON held no ``\\u`` escape, so metadata strings need no
+    NUL or surrogate check (the hot path's common case).
+    """
     if not isinstance(body, dict):
         raise errors.InvalidPayload("Invalid payload: the body must be a JSON object.")
     customer_id = require_string(body, id_field, max_length=MAX_ID_LENGTH)
-    events = _parse_events(body)
+    events = _parse_events(body, text=escapes)
     attributes: Metadata = {}
     if attributes_field is not None:
         attributes = optional_object(body, attributes_field)
@@ -113,11 +121,17 @@ def check_text(value: str, where: str) -> None:
         ) from None
 
 
-def check_json_value(value: Any, where: str, *, depth: int) -> None:
-    """Walk a metadata value, enforcing the nesting depth, key lengths and text rules."""
-    if isinstance(value, str):
-        check_text(value, where)
-    elif isinstance(value, dict):
+def check_json_value(value: Any, where: str, *, depth: int, text: bool = True) -> None:
+    """Walk a metadata value, enforcing the nesting depth, key lengths and text rules.
+
+    ``text=False`` skips the per-string checks: the caller knows no string can break them
+    (the raw JSON has no ``\\u`` escape, the only way to write NUL or a lone surrogate).
+    """
+    kind = type(value)
+    if kind is str:
+        if text:
+            check_text(value, where)
+    elif kind is dict:
         if depth > MAX_DEPTH:
             raise errors.InvalidValue(f"Invalid value: '{where}' nests deeper than {MAX_DEPTH}.")
         for key, item in value.items():
@@ -125,16 +139,24 @@ def check_json_value(value: Any, where: str, *, depth: int) -> None:
                 raise errors.InvalidValue(
                     f"Invalid value: a key in '{where}' is longer than {MAX_KEY_LENGTH} characters."
                 )
-            check_text(key, where)
-            check_json_value(item, f"{where}.{key}", depth=depth + 1)
-    elif isinstance(value, list):
+            if text:
+                check_text(key, where)
+            if type(item) in _CONTAINERS:
+                check_json_value(item, f"{where}.{key}", depth=depth + 1, text=text)
+            elif text and type(item) is str:
+                check_text(item, where)
+    elif kind is list:
         if depth > MAX_DEPTH:
             raise errors.InvalidValue(f"Invalid value: '{where}' nests deeper than {MAX_DEPTH}.")
         for item in value:
-            check_json_value(item, where, depth=depth + 1)
+            if type(item) in _CONTAINERS or (text and type(item) is str):
+                check_json_value(item, where, depth=depth + 1, text=text)
 
 
-def _parse_events(body: dict[str, Any]) -> tuple[tuple[str, Metadata], ...]:
+_CONTAINERS = (dict, list)
+
+
+def _parse_events(body: dict[str, Any], *, text: bool) -> tuple[tuple[str, Metadata], ...]:
     if "events" not in body:
         raise errors.MissingArguments("Missing arguments: 'events' is required.")
     events = body["events"]
@@ -157,6 +179,6 @@ def _parse_events(body: dict[str, Any]) -> tuple[tuple[str, Metadata], ...]:
             raise errors.InvalidValue(
                 f"Invalid value: the metadata of event '{name}' must be an object or null."
             )
-        check_json_value(metadata, f"events.{name}", depth=1)
+        check_json_value(metadata, f"events.{name}", depth=1, text=text)
         parsed.append((name, metadata))
     return tuple(parsed)

@@ -68,7 +68,7 @@ class Database(abc.ABC):
         caller must then call ``sync`` before it reports anything committed as durable."""
         return False
 
-    def sync(self) -> None:
+    def sync(self) -> None:  # noqa: B027 - optional hook: no-op where COMMIT is durable
         """Make every transaction committed so far durable (see ``defer_sync``)."""
 
     def placeholder_sql(self, sql: str) -> str:
