@@ -188,3 +188,36 @@ async def test_a_second_server_on_the_same_sqlite_file_is_refused(tmp_path: Any)
         first.stop_serving()
     second.start_serving()  # free again once the first one stopped
     second.stop_serving()
+
+
+async def test_sqlite_answers_only_after_the_fsync_that_covers_the_commit(tmp_path: Any) -> None:
+    from kudos.storage.sqlite import SQLiteDatabase
+
+    db = SQLiteDatabase(f"sqlite:///{tmp_path}/durable.db")
+    run_in_transaction(db, lambda tx: tx.execute("CREATE TABLE scratch (value TEXT)"))
+    syncing, release = threading.Event(), threading.Event()
+    real_sync = db.sync
+
+    def slow_sync() -> None:
+        syncing.set()
+        release.wait(timeout=10)
+        real_sync()
+
+    db.sync = slow_sync  # type: ignore[method-assign]
+    writer = LoopWriter(db, CountingHooks())
+    writer.start()
+    try:
+        answer = asyncio.create_task(writer.submit(Insert("durable")))
+        await asyncio.to_thread(syncing.wait, 10)
+        # Committed (another connection sees it), but not acknowledged before the fsync ends.
+        assert run_in_transaction(db, lambda tx: tx.all("SELECT value FROM scratch")) == [
+            ("durable",)
+        ]
+        for _ in range(20):  # plenty of loop turns for a premature answer to show
+            await asyncio.sleep(0)
+        assert not answer.done()
+        release.set()
+        assert await answer == "durable"
+    finally:
+        release.set()
+        await writer.stop()
