@@ -181,6 +181,20 @@ class LiveServer:
         return {"apikey": self.api_key, "secretkey": self.secret_key}
 
 
+def customer_events(client: httpx.Client, customer: str) -> list[dict[str, Any]]:
+    """Every event of a customer's profile through the API, page by page."""
+    events: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 1000}
+    while True:
+        page = client.get(f"/api/v4.0/integrations/customers/{customer}/events", params=params)
+        assert page.status_code == 200, page.text
+        data = page.json()
+        events.extend(data["events"])
+        if not data["hasMore"]:
+            return events
+        params["startAfter"] = data["events"][-1]["eventId"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import (
     LiveServer,
+    customer_events,
     kudos_command,
     server_env,
     start_server,
@@ -115,20 +116,6 @@ def stored_events(database_url: str) -> list[tuple[str, str, dict[str, Any]]]:
         (customer, name, json.loads(metadata) if isinstance(metadata, str) else metadata)
         for customer, name, metadata in rows
     ]
-
-
-def customer_events(client: httpx.Client, customer: str) -> list[dict[str, Any]]:
-    """Every event of a customer through the API, page by page."""
-    events: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": 1000}
-    while True:
-        page = client.get(f"/api/v4.0/integrations/customers/{customer}/events", params=params)
-        assert page.status_code == 200, page.text
-        data = page.json()
-        events.extend(data["events"])
-        if not data["hasMore"]:
-            return events
-        params["startAfter"] = data["events"][-1]["eventId"]
 
 
 def kill_group(server: LiveServer) -> None:

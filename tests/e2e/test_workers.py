@@ -19,7 +19,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import LiveServer, kudos_command, server_env, start_server, stop_server
+from tests.conftest import (
+    LiveServer,
+    customer_events,
+    kudos_command,
+    server_env,
+    start_server,
+    stop_server,
+)
 
 EVENTS = "/api/v4.0/integrations/events"
 REQUESTS = 60
@@ -51,20 +58,6 @@ def workers_server(database_url: str, tmp_path: Path) -> Any:
         yield server
     finally:
         stop_server(server)
-
-
-def customer_events(client: httpx.Client, customer: str) -> list[dict[str, Any]]:
-    """Every event of a customer's profile through the API, page by page."""
-    events: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": 1000}
-    while True:
-        page = client.get(f"/api/v4.0/integrations/customers/{customer}/events", params=params)
-        assert page.status_code == 200, page.text
-        data = page.json()
-        events.extend(data["events"])
-        if not data["hasMore"]:
-            return events
-        params["startAfter"] = data["events"][-1]["eventId"]
 
 
 def worker_processes(server: LiveServer) -> list[int]:

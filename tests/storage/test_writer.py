@@ -86,9 +86,13 @@ def scratch(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def stored(runtime: Runtime) -> list[str]:
-    rows = run_in_transaction(
-        runtime.db, lambda tx: tx.all("SELECT value FROM scratch ORDER BY value")
+async def stored(runtime: Runtime) -> list[str]:
+    """What the scratch table holds, read off the event loop (the runtime's own writer shares
+    this loop and may be waiting on it for the write lock)."""
+    rows = await asyncio.to_thread(
+        run_in_transaction,
+        runtime.db,
+        lambda tx: tx.all("SELECT value FROM scratch ORDER BY value"),
     )
     return [row[0] for row in rows]
 
@@ -139,7 +143,7 @@ async def test_a_failing_request_rolls_back_alone_inside_its_batch(
     # The five requests shared one committed transaction (after the blocker's, if any).
     assert hooks.batches == (2 if writer_class is ThreadWriter else 1)
     expected = ["b-good", "e-good"]
-    assert stored(scratch) == (
+    assert await stored(scratch) == (
         ["0-blocker", *expected] if writer_class is ThreadWriter else expected
     )
 
@@ -159,7 +163,7 @@ async def test_a_full_queue_answers_unavailable_at_once(
         assert await asyncio.gather(*queued) == ["q0", "q1"]
     finally:
         await writer.stop()
-    assert "over" not in stored(scratch)
+    assert "over" not in await stored(scratch)
 
 
 async def test_stop_finishes_queued_work_then_refuses_more(
@@ -171,7 +175,7 @@ async def test_stop_finishes_queued_work_then_refuses_more(
     await asyncio.sleep(0)
     await writer.stop()
     assert await asyncio.gather(*tasks) == [f"v{n:02}" for n in range(20)]
-    assert stored(scratch) == [f"v{n:02}" for n in range(20)]
+    assert await stored(scratch) == [f"v{n:02}" for n in range(20)]
     with pytest.raises(errors.Unavailable):
         await writer.submit(Insert("too-late"))
 

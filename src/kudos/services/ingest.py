@@ -28,7 +28,7 @@ from kudos.services.security import Keyring
 from kudos.storage import events as event_rows
 from kudos.storage import idempotency, profiles
 from kudos.storage.db import Tx
-from kudos.storage.profiles import ProfileRow, encode
+from kudos.storage.profiles import encode
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -88,26 +88,7 @@ class IngestEvents:
         if self.idempotency_key is not None and self._seen_before(tx, account):
             return IngestOutcome(replayed=True, profile_id=None)
         batch = self.batch
-        if batch.attributes:
-            profile = identity.resolve(
-                tx,
-                account,
-                batch.customer_id,
-                email=batch.email,
-                mobile=batch.mobile,
-                now=self.received_at,
-            )
-            _update_attributes(tx, profile, batch.attributes, self.received_at)
-            profile_id = profile.id
-        else:
-            profile_id = identity.profile_id(
-                tx,
-                account,
-                batch.customer_id,
-                email=batch.email,
-                mobile=batch.mobile,
-                now=self.received_at,
-            )
+        profile_id = self._profile_id(tx, account)
         event_rows.append(
             tx,
             [
@@ -129,6 +110,20 @@ class IngestEvents:
             )
         return IngestOutcome(replayed=False, profile_id=profile_id)
 
+    def _profile_id(self, tx: Tx, account: Account) -> int:
+        """The sender's profile: created, linked or merged; v2's playerAttributes merged in."""
+        batch, now = self.batch, self.received_at
+        if not batch.attributes:
+            return identity.profile_id(
+                tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile, now=now
+            )
+        profile = identity.resolve(
+            tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile, now=now
+        )
+        profile.attributes = identity.merge_attributes(profile.attributes, batch.attributes)
+        profiles.update(tx, profile, now)
+        return profile.id
+
     def _seen_before(self, tx: Tx, account: Account) -> bool:
         assert self.idempotency_key is not None
         found = idempotency.find(tx, account.id, self.idempotency_key)
@@ -144,11 +139,6 @@ class IngestEvents:
     def _account(self) -> Account:
         assert self.account is not None, "prepare() runs before lock_keys() and apply()"
         return self.account
-
-
-def _update_attributes(tx: Tx, profile: ProfileRow, attributes: dict[str, Any], now: str) -> None:
-    profile.attributes = identity.merge_attributes(profile.attributes, attributes)
-    profiles.update(tx, profile, now)
 
 
 class IngestHooks:
