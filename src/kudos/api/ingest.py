@@ -30,6 +30,13 @@ Send = Callable[[Message], Awaitable[None]]
 
 SUCCESS_BODY = msgspec.json.encode({"success": True, "message": "Events processed"})
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+# The success answer never changes: build its two ASGI messages once (servers only read them).
+_SUCCESS_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [*_JSON_HEADERS, (b"content-length", str(len(SUCCESS_BODY)).encode())],
+}
+_SUCCESS_END = {"type": "http.response.body", "body": SUCCESS_BODY}
 _decode = msgspec.json.decode
 
 
@@ -67,6 +74,8 @@ def match(path: str) -> EventRoute | None:
 
 def is_json(content_type: bytes | None) -> bool:
     """``application/json`` or any ``application/*+json``, with or without parameters."""
+    if content_type == b"application/json":
+        return True
     if content_type is None:
         return False
     media = content_type.split(b";", 1)[0].strip().lower()
@@ -106,7 +115,8 @@ class IngestHandler:
             status, headers, body = api_errors.render(error, legacy=route.legacy)
             await respond(send, status, body, headers)
             return
-        await respond(send, 200, SUCCESS_BODY)
+        await send(_SUCCESS_START)
+        await send(_SUCCESS_END)
 
     async def _ingest(self, scope: Scope, receive: Receive, route: EventRoute) -> None:
         if scope["method"] != "POST":

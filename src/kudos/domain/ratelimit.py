@@ -7,12 +7,14 @@ Policies: ``off``; ``gameball`` (Gameball's Events limit: 100 per second and 1,2
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 GAMEBALL_WINDOWS: tuple[tuple[int, int], ...] = ((1, 100), (30, 1200))
 
 
+@functools.lru_cache(maxsize=256)
 def parse_policy(policy: str) -> tuple[tuple[int, int], ...]:
     """``(window_seconds, max_requests)`` pairs for a policy string; ValueError if invalid."""
     if policy == "off":
@@ -36,6 +38,8 @@ class RateLimiter:
         A refused request is not counted, so a client that backs off recovers on time.
         """
         windows = parse_policy(policy)
+        if not windows:
+            return None
         current: list[tuple[tuple[int, int], int, int]] = []
         waits: list[int] = []
         for seconds, limit in windows:

@@ -106,9 +106,18 @@ def authenticate(tx: Tx, keyring: Keyring, credentials: Credentials) -> Account:
     if secret is None:
         if credentials.secret_required or account.high_security:
             raise errors.SecretKeyRequired()
-    elif not keyring.check_secret(secret, account.secret_key_hash):
+    elif not _secret_matches(tx, keyring, secret, account):
         raise errors.AuthError("Unauthorized: the secretkey does not match the apikey.")
     return account
+
+
+def _secret_matches(tx: Tx, keyring: Keyring, secret: str, account: Account) -> bool:
+    """The constant-time check, done once per transaction for each presented secret."""
+    seen = (account.id, secret)
+    known: bool | None = tx.memo.get(seen)
+    if known is None:
+        known = tx.memo[seen] = keyring.check_secret(secret, account.secret_key_hash)
+    return known
 
 
 def _named(tx: Tx, name: str) -> Account:
