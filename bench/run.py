@@ -199,19 +199,24 @@ def measure(name: str, server: Server, echo: Server, args: argparse.Namespace) -
     """Warm up, then ``--rounds`` measured runs, each right after an echo run (paired)."""
     print(f"  {name}: warm-up {args.warmup} s, then {args.rounds} x {args.duration} s", flush=True)
     warm = wrk(server, args.warmup, args.connections)
-    loads, ratios = [], []
+    loads, references, ratios = [], [], []
     for _ in range(args.rounds):
         reference = wrk(echo, args.duration, args.connections)
         load = wrk(server, args.duration, args.connections)
         loads.append(load)
+        references.append(reference)
         ratios.append(load.rate / reference.rate if reference.rate else 0.0)
     median = sorted(loads, key=lambda load: load.rate)[len(loads) // 2]
     result = Result(name, median, ratio=statistics.median(ratios), rounds=1 + len(loads))
     result.events_sent = 2 * (warm.ok + sum(load.ok for load in loads))
     result.connections = args.connections
+    rounds = zip(loads, references, ratios, strict=True)
     result.notes.append(
-        "rounds: "
-        + ", ".join(f"{load.rate:.0f}/s ({r:.2f})" for load, r in zip(loads, ratios, strict=True))
+        "rounds (kudos / echo just before = ratio, p99): "
+        + ", ".join(
+            f"{load.rate:.0f} / {ref.rate:.0f} = {r:.2f}, {load.p99_ms:.1f} ms"
+            for load, ref, r in rounds
+        )
     )
     non2xx = warm.non2xx + sum(load.non2xx for load in loads)
     if non2xx:

@@ -38,7 +38,8 @@ from kudos.storage.db import Database, Tx
 log = logging.getLogger("kudos.writer")
 
 MAX_ATTEMPTS = 4
-LINGER_TURNS = 3
+LINGER_TURNS = 16
+LINGER_STILL_TURNS = 3
 
 Step = Callable[[], None]
 # The batch procedure yields ("begin" | "commit" | "rollback", step) and returns True once
@@ -290,16 +291,25 @@ class LoopWriter(Writer):
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            # Let the requests whose bytes already arrived reach the queue first: a bigger
-            # batch costs less per request (one commit, one insert statement).
-            for _ in range(LINGER_TURNS):
-                await asyncio.sleep(0)
+            await self._linger()
             batch = self._take_batch()
             if await self._drive(self._batch(batch)) and self._deferred_sync:
                 self._unsynced.append(batch)
                 self._start_sync()
             else:
                 _resolve(batch)
+
+    async def _linger(self) -> None:
+        """Let requests whose bytes already arrived reach the queue before taking a batch: a
+        bigger batch costs less per request (one commit, one insert statement). Yields loop
+        turns while the queue still grows, at most ``LINGER_TURNS``; never sleeps."""
+        still = 0
+        for _ in range(LINGER_TURNS):
+            queued = len(self._queue)
+            await asyncio.sleep(0)
+            still = still + 1 if len(self._queue) == queued else 0
+            if still >= LINGER_STILL_TURNS or len(self._queue) >= self.max_batch:
+                return
 
     async def _drive(self, steps: BatchSteps) -> bool:
         loop = asyncio.get_running_loop()
