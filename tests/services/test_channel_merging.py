@@ -141,9 +141,11 @@ async def test_merges_are_recorded(
     winner = (await profile(client, auth, "one"))["gameballId"]
 
     def read(tx: Any) -> list[Any]:
-        from kudos.storage import profiles
+        from kudos.storage import accounts, profiles
 
-        return profiles.merges_into(tx, 1, winner)
+        shop = accounts.by_name(tx, "shop")
+        assert shop is not None
+        return profiles.merges_into(tx, shop.id, winner)
 
     records = await runtime.reader.run(read)
     assert len(records) == 1
