@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kudos import errors
-from kudos.domain.payload import MAX_DEPTH, parse_event_batch
+from kudos.domain.payload import MAX_DEPTH, decode_event_batch, parse_event_batch
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -66,3 +69,81 @@ def test_missing_fields_are_3000() -> None:
     with pytest.raises(errors.MissingArguments) as missing:
         parse_event_batch({"events": {"a": {}}})
     assert missing.value.code == 3000
+
+
+def _outcome(fn: Any) -> Any:
+    try:
+        return fn()
+    except errors.KudosError as exc:
+        return type(exc)
+
+
+_json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_ids = st.none() | st.integers() | st.sampled_from(["", " ", "c", "x" * 100, "x" * 101]) | st.text()
+_names = st.sampled_from(["", "a", "n" * 100, "n" * 101]) | st.text(max_size=3)
+_metadata = (
+    st.none()
+    | _json
+    | st.dictionaries(
+        st.sampled_from(["k", "k" * 255, "k" * 256]) | st.text(max_size=3), _json, max_size=3
+    )
+)
+_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "customerId": _ids,
+        "events": st.none() | _json | st.dictionaries(_names, _metadata, max_size=3),
+        "email": st.none() | st.integers() | st.sampled_from(["a@b.io", "e" * 255]),
+        "mobile": st.none() | st.sampled_from(["+1 555", "1" * 51]),
+        "extra": _json,
+    },
+)
+
+_mostly_valid = st.fixed_dictionaries(
+    {
+        "customerId": st.text(min_size=1, max_size=4),
+        "events": st.dictionaries(_names, _metadata, min_size=1, max_size=3),
+    },
+    optional={"email": st.none() | st.text(max_size=4), "mobile": st.text(max_size=3)},
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_bodies | _mostly_valid)
+def test_the_fast_path_agrees_with_the_general_validator(value: dict[str, Any]) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        raw = text.encode()  # the fast path: no \\u escapes
+    except UnicodeEncodeError:  # a lone surrogate can only travel escaped
+        raw = json.dumps(value).encode()
+    fast = _outcome(lambda: decode_event_batch(raw))
+    general = _outcome(lambda: parse_event_batch(json.loads(raw)))
+    assert fast == general
+
+
+def test_nesting_too_deep_inside_metadata_is_refused_by_the_fast_path_too() -> None:
+    nested: Any = 1
+    for _ in range(MAX_DEPTH + 1):
+        nested = {"k": nested}
+    raw = json.dumps(body(events={"e": {"k": nested}})).encode()
+    with pytest.raises(errors.InvalidValue):
+        decode_event_batch(raw)
+
+
+def test_bodies_that_are_not_json_are_3016() -> None:
+    for raw in (b"{", b"\xff\xfe", b'{"customerId": "c"} trailing'):
+        with pytest.raises(errors.InvalidPayload):
+            decode_event_batch(raw)

@@ -19,7 +19,7 @@ from kudos import errors
 from kudos.api import errors as api_errors
 from kudos.config import MAX_BODY_BYTES
 from kudos.domain.model import Credentials
-from kudos.domain.payload import parse_event_batch
+from kudos.domain.payload import decode_event_batch
 from kudos.services.ingest import MAX_IDEMPOTENCY_KEY, IngestContext, IngestEvents, request_hash
 from kudos.storage.writer import Writer
 
@@ -37,7 +37,6 @@ _SUCCESS_START = {
     "headers": [*_JSON_HEADERS, (b"content-length", str(len(SUCCESS_BODY)).encode())],
 }
 _SUCCESS_END = {"type": "http.response.body", "body": SUCCESS_BODY}
-_decode = msgspec.json.decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +132,8 @@ class IngestHandler:
         if not is_json(headers.get(b"content-type")):
             raise errors.UnsupportedMediaType()
         body = await read_body(receive)
-        try:
-            decoded = _decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError):  # bad JSON, or bytes that are not UTF-8
-            raise errors.InvalidPayload() from None
-        batch = parse_event_batch(
-            decoded,
-            id_field=route.id_field,
-            attributes_field=route.attributes_field,
-            escapes=b"\\u" in body,
+        batch = decode_event_batch(
+            body, id_field=route.id_field, attributes_field=route.attributes_field
         )
         secret = headers.get(b"secretkey") or headers.get(b"transactionkey")
         work = IngestEvents(

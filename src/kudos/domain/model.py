@@ -21,7 +21,7 @@ class Account:
     created_at: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every request, and a frozen __init__ is slower
 class Credentials:
     """What a request presented: the raw header values, never logged."""
 
