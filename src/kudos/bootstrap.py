@@ -23,7 +23,11 @@ HOUSEKEEPING_SECONDS = 3600
 
 
 def build_database(settings: Settings) -> Database:
-    return open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    return open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds,
+    )
 
 
 def build_keyring(settings: Settings) -> Keyring:

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    sqlite_checkpoint_seconds: float = Field(default=5.0, gt=0)
     writer_max_batch: int = 512
     writer_max_queue: int = 20_000
     read_threads: int = 4

@@ -17,7 +17,8 @@ code, and a test fails when a code exists here that the document does not list.
     │   ├── InvalidValue           3003 (422)
     │   ├── UnsupportedMediaType   3013 (415)
     │   ├── PayloadTooLarge        3014 (413)
-    │   └── InvalidPayload         3016 (400)
+    │   ├── InvalidPayload         3016 (400)
+    │   └── ProgramInvalid         3100 (422)
     ├── NotFound                   4004 (404)
     │   ├── CustomerNotFound       4004 (404)
     │   └── AccountNotFound        4004 (404)
@@ -118,6 +119,18 @@ class InvalidPayload(PayloadError):
     code = 3016
     status = 400
     default_message = "Invalid payload: the body is not valid JSON."
+
+
+class ProgramInvalid(PayloadError):
+    """A program document that cannot be applied; ``problems`` names each by its path."""
+
+    code = 3100
+    status = 422
+    default_message = "Invalid program: see problems."
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"Invalid program: {len(problems)} problem(s): " + "; ".join(problems))
+        self.problems = problems
 
 
 class NotFound(KudosError):

@@ -274,12 +274,16 @@ def _run_script(conn: Any, script: str) -> None:
             conn.execute(statement)
 
 
-def open_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
+def open_database(
+    url: str, *, sqlite_synchronous: str = "FULL", sqlite_checkpoint_seconds: float = 5.0
+) -> Database:
     """Choose the adapter by URL scheme."""
     if url.startswith("sqlite:"):
         from kudos.storage.sqlite import SQLiteDatabase
 
-        return SQLiteDatabase(url, synchronous=sqlite_synchronous)
+        return SQLiteDatabase(
+            url, synchronous=sqlite_synchronous, checkpoint_seconds=sqlite_checkpoint_seconds
+        )
     if url.startswith(("postgresql:", "postgres:")):
         from kudos.storage.postgres import PostgresDatabase
 

@@ -1,0 +1,1 @@
+"""Campaign rules: the program document (schema) and its pure evaluation (engine)."""

@@ -1,0 +1,474 @@
+"""Campaign evaluation, pure: compiled program + customer state + one event → decisions.
+
+``compile_program`` indexes the campaigns by the event names their rules mention, and turns
+each simple condition into a predicate. ``evaluate_event`` advances the customer's progress
+state for one event (the caller owns the state, a JSON-ready dict per campaign, and stores
+it) and returns what was achieved; it never reads or writes anything else. The ingest
+pipeline applies the decisions; the preview endpoint runs the same code on a copy of the
+state and also asks for the explanation.
+
+Semantics (documented in docs/campaigns.md):
+
+- A rule counts an event when the name matches and every simple condition holds (a condition
+  on a key the event lacks does not hold). Aggregate conditions then record the value:
+  ``accumulativeTotal`` adds it to a running sum, ``differentValues`` and ``repeatedValue``
+  count it per distinct value.
+- A rule is satisfied when it counted ``after`` events and every aggregate reached its target.
+  ``match: all`` needs every rule satisfied, ``any`` one of them.
+- An achievement consumes what produced it: ``after`` counts from each satisfied rule, the
+  target from a running sum, the distinct values of ``differentValues``, and the repeats of
+  the value that reached ``repeatedValue``. A rule with an ``accumulativeTotal`` keeps its
+  count, so one large event may complete a repeatable campaign several times.
+- Caps (``maxAchievements``, ``perDay``), the schedule and the audience are checked before
+  anything is counted: a campaign the customer cannot win now does not progress either.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kudos.rules.schema import AGGREGATE_OPERATORS, Campaign, Condition, Program
+
+MAX_TIMES_PER_EVENT = 1000
+
+State = dict[str, Any]
+Predicate = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    event: str
+    after: int
+    simple: tuple[tuple[Condition, Predicate], ...]
+    aggregates: tuple[tuple[int, Condition], ...]  # (index in ``where``, condition)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCampaign:
+    spec: Campaign
+    rules: tuple[CompiledRule, ...]
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProgram:
+    program: Program
+    version: int
+    campaigns: tuple[CompiledCampaign, ...]
+    by_event: Mapping[str, tuple[CompiledCampaign, ...]]
+
+    def campaign(self, campaign_id: str) -> CompiledCampaign | None:
+        return next((c for c in self.campaigns if c.id == campaign_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What evaluation needs to know of the customer besides their progress."""
+
+    now: datetime
+    tags: frozenset[str] = frozenset()
+    tier_order: int | None = None
+
+
+@dataclass(slots=True)
+class Achievement:
+    campaign: CompiledCampaign
+    times: int
+    points: int
+    score: int
+    badge: str | None
+
+
+@dataclass(slots=True)
+class ConditionCheck:
+    key: str
+    op: str
+    expected: Any
+    actual: Any
+    matched: bool
+
+
+@dataclass(slots=True)
+class RuleCheck:
+    event: str
+    counted: bool
+    count: int
+    after: int
+    conditions: list[ConditionCheck] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CampaignCheck:
+    """Why a campaign did or did not react to an event (the preview's explanation)."""
+
+    campaign: CompiledCampaign
+    eligible: bool
+    reason: str
+    times: int = 0
+    points: int = 0
+    progress_before: float = 0.0
+    progress_after: float = 0.0
+    rules: list[RuleCheck] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    achievements: list[Achievement] = field(default_factory=list)
+    progressed: list[str] = field(default_factory=list)
+    checks: list[CampaignCheck] = field(default_factory=list)
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+
+def compile_program(program: Program, version: int) -> CompiledProgram:
+    """Index the campaigns by event name and build the condition predicates."""
+    campaigns = tuple(_compile_campaign(spec) for spec in program.campaigns)
+    by_event: dict[str, list[CompiledCampaign]] = {}
+    for campaign in campaigns:
+        for name in dict.fromkeys(rule.event for rule in campaign.rules):
+            by_event.setdefault(name, []).append(campaign)
+    return CompiledProgram(
+        program, version, campaigns, {name: tuple(found) for name, found in by_event.items()}
+    )
+
+
+def _compile_campaign(spec: Campaign) -> CompiledCampaign:
+    rules = []
+    for rule in spec.trigger.rules:
+        simple = tuple(
+            (condition, predicate(condition))
+            for condition in rule.where
+            if condition.op not in AGGREGATE_OPERATORS
+        )
+        aggregates = tuple(
+            (index, condition)
+            for index, condition in enumerate(rule.where)
+            if condition.op in AGGREGATE_OPERATORS
+        )
+        rules.append(CompiledRule(rule.event, rule.after, simple, aggregates))
+    return CompiledCampaign(spec, tuple(rules), _utc(spec.schedule.start), _utc(spec.schedule.end))
+
+
+def predicate(condition: Condition) -> Predicate:
+    """The test a simple condition applies to an event's value (never called when absent)."""
+    op, expected = condition.op, condition.value
+    if op == "exists":
+        return lambda actual: actual is not None
+    if op in ("equals", "notEquals"):
+        same = _equality(expected)
+        return same if op == "equals" else lambda actual: actual is not None and not same(actual)
+    if op == "contains":
+        needle = str(expected).casefold()
+        return lambda actual: _contains(actual, needle)
+    if op == "between":
+        low, high = (float(v) for v in expected)  # type: ignore[union-attr]
+        return lambda actual: (n := number(actual)) is not None and low <= n <= high
+    bound = float(expected)  # type: ignore[arg-type]
+    compare: dict[str, Callable[[float], bool]] = {
+        "gte": lambda n: n >= bound,
+        "gt": lambda n: n > bound,
+        "lte": lambda n: n <= bound,
+        "lt": lambda n: n < bound,
+    }
+    test = compare[op]
+    return lambda actual: (n := number(actual)) is not None and test(n)
+
+
+def _equality(expected: Any) -> Predicate:
+    if isinstance(expected, int | float) and not isinstance(expected, bool):
+        target = float(expected)
+        return lambda actual: number(actual) == target
+    options = frozenset(part.strip().casefold() for part in str(expected).split(","))
+    return lambda actual: actual is not None and canonical(actual) in options
+
+
+def _contains(actual: Any, needle: str) -> bool:
+    if isinstance(actual, str):
+        return needle in actual.casefold()
+    if isinstance(actual, list):
+        return any(canonical(item) == needle for item in actual)
+    return False
+
+
+def number(value: Any) -> float | None:
+    """A metadata value as a number: numbers, and strings that spell one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None
+
+
+def canonical(value: Any) -> str:
+    """The text a value compares as: case-folded; 150.0 and 150 read the same."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().casefold()
+
+
+# --- evaluating ------------------------------------------------------------------------------
+
+
+def new_state(campaign: CompiledCampaign) -> State:
+    """The progress of a customer who never sent a matching event."""
+    return {
+        "achieved": 0,
+        "day": None,
+        "dayCount": 0,
+        "rules": [{"count": 0, "sums": {}, "values": {}} for _ in campaign.rules],
+    }
+
+
+def evaluate_event(
+    compiled: CompiledProgram,
+    states: dict[str, State],
+    name: str,
+    metadata: Mapping[str, Any],
+    facts: Facts,
+    *,
+    explain: bool = False,
+) -> Evaluation:
+    """Advance ``states`` (campaign id → state, created as needed) for one event."""
+    result = Evaluation()
+    for campaign in compiled.by_event.get(name, ()):
+        state = states.get(campaign.id)
+        if state is None:
+            state = states[campaign.id] = new_state(campaign)
+        check = _evaluate_campaign(campaign, state, name, metadata, facts, explain=explain)
+        if check.times:
+            spec = campaign.spec.reward
+            result.achievements.append(
+                Achievement(
+                    campaign,
+                    check.times,
+                    check.points,
+                    (spec.score or 0) * check.times,
+                    spec.badge,
+                )
+            )
+        elif check.reason == "ProgressOnly":
+            result.progressed.append(campaign.id)
+        if explain:
+            result.checks.append(check)
+    return result
+
+
+def _evaluate_campaign(
+    campaign: CompiledCampaign,
+    state: State,
+    name: str,
+    metadata: Mapping[str, Any],
+    facts: Facts,
+    *,
+    explain: bool,
+) -> CampaignCheck:
+    before = progress(campaign, state)
+    blocked = _blocked(campaign, state, facts)
+    check = CampaignCheck(campaign, eligible=blocked is None, reason=blocked or "")
+    counted = False
+    for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
+        if rule.event != name:
+            continue
+        rule_check = _count(rule, rule_state, metadata, apply=blocked is None, explain=explain)
+        counted = counted or rule_check.counted
+        if explain:
+            check.rules.append(rule_check)
+    if blocked is not None:
+        check.progress_before = check.progress_after = before
+        return check
+    times = _achieve(campaign, state, facts)
+    check.times = times
+    check.points = reward_points(campaign.spec, metadata) * times
+    check.reason = "Rewarded" if times else "ProgressOnly" if counted else "NoMatchingConditions"
+    if times and check.points == 0:
+        check.reason = "NonPointsReward" if campaign.spec.reward.points_per is None else "Rewarded"
+    check.progress_before = before
+    check.progress_after = progress(campaign, state)
+    return check
+
+
+def _blocked(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:
+    """Why this customer cannot win the campaign now, or ``None``."""
+    spec = campaign.spec
+    if campaign.start is not None and facts.now < campaign.start:
+        return "NotStarted"
+    if campaign.end is not None and facts.now >= campaign.end:
+        return "Ended"
+    audience = spec.audience
+    if audience.tags and not facts.tags.intersection(audience.tags):
+        return "NotInAudience"
+    if audience.min_tier is not None and (facts.tier_order or 0) < audience.min_tier:
+        return "TierTooLow"
+    cap = spec.repeat.max_achievements
+    if cap != -1 and state["achieved"] >= cap:
+        return "MaxAchievementsReached"
+    per_day = spec.repeat.per_day
+    if per_day is not None and state["day"] == _day(facts.now) and state["dayCount"] >= per_day:
+        return "DailyLimitReached"
+    return None
+
+
+def _count(
+    rule: CompiledRule,
+    state: State,
+    metadata: Mapping[str, Any],
+    *,
+    apply: bool,
+    explain: bool,
+) -> RuleCheck:
+    """Count one event for one rule if its conditions hold; record aggregate values."""
+    check = RuleCheck(rule.event, counted=False, count=state["count"], after=rule.after)
+    matched = True
+    for condition, test in rule.simple:
+        actual = metadata.get(condition.key)
+        ok = condition.key in metadata and test(actual)
+        matched = matched and ok
+        if explain:
+            check.conditions.append(
+                ConditionCheck(condition.key, condition.op, condition.value, actual, ok)
+            )
+        elif not matched:
+            return check
+    for _, condition in rule.aggregates:
+        actual = metadata.get(condition.key)
+        ok = condition.key in metadata and _aggregable(condition, actual)
+        matched = matched and ok
+        if explain:
+            check.conditions.append(
+                ConditionCheck(condition.key, condition.op, condition.value, actual, ok)
+            )
+    if not matched or not apply:
+        return check
+    for index, condition in rule.aggregates:
+        _record(condition, state, str(index), metadata[condition.key])
+    state["count"] += 1
+    check.counted = True
+    check.count = state["count"]
+    return check
+
+
+def _aggregable(condition: Condition, actual: Any) -> bool:
+    if condition.op == "accumulativeTotal":
+        return number(actual) is not None
+    return actual is not None and not isinstance(actual, dict | list)
+
+
+def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
+    if condition.op == "accumulativeTotal":
+        state["sums"][slot] = state["sums"].get(slot, 0.0) + (number(actual) or 0.0)
+        return
+    values = state["values"].setdefault(slot, {})
+    value = canonical(actual)
+    values[value] = values.get(value, 0) + 1
+
+
+def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
+    """Record as many achievements as the state allows now; return how many."""
+    times = 0
+    today = _day(facts.now)
+    while times < MAX_TIMES_PER_EVENT and _blocked(campaign, state, facts) is None:
+        satisfied = [
+            (rule, rule_state)
+            for rule, rule_state in zip(campaign.rules, state["rules"], strict=True)
+            if _satisfied(rule, rule_state)
+        ]
+        match_all = campaign.spec.trigger.match == "all"
+        if not satisfied or (match_all and len(satisfied) < len(campaign.rules)):
+            break
+        for rule, rule_state in satisfied if match_all else satisfied[:1]:
+            _consume(rule, rule_state)
+        state["achieved"] += 1
+        if state["day"] != today:
+            state["day"], state["dayCount"] = today, 0
+        state["dayCount"] += 1
+        times += 1
+    return times
+
+
+def _satisfied(rule: CompiledRule, state: State) -> bool:
+    return state["count"] >= rule.after and all(
+        _aggregate_progress(condition, state, str(index)) >= 1.0
+        for index, condition in rule.aggregates
+    )
+
+
+def _consume(rule: CompiledRule, state: State) -> None:
+    accumulative = False
+    for index, condition in rule.aggregates:
+        slot, target = str(index), float(condition.value)  # type: ignore[arg-type]
+        if condition.op == "accumulativeTotal":
+            state["sums"][slot] = state["sums"].get(slot, 0.0) - target
+            accumulative = True
+        elif condition.op == "differentValues":
+            state["values"][slot] = {}
+        else:
+            values = state["values"].get(slot, {})
+            top = max(values, key=values.__getitem__)
+            values[top] -= math.ceil(target)
+    if not accumulative:
+        state["count"] -= rule.after
+
+
+def _aggregate_progress(condition: Condition, state: State, slot: str) -> float:
+    target = float(condition.value)  # type: ignore[arg-type]
+    if condition.op == "accumulativeTotal":
+        reached = float(state["sums"].get(slot, 0.0))
+    elif condition.op == "differentValues":
+        reached = len(state["values"].get(slot, {}))
+    else:
+        reached = max(state["values"].get(slot, {}).values(), default=0)
+    return float(reached) / target
+
+
+def progress(campaign: CompiledCampaign, state: State) -> float:
+    """How far the customer is towards the next achievement, 0 to 100."""
+    shares = []
+    for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
+        parts = [float(rule_state["count"]) / rule.after] + [
+            _aggregate_progress(condition, rule_state, str(index))
+            for index, condition in rule.aggregates
+        ]
+        shares.append(max(0.0, min(1.0, *parts)))  # every part must be reached
+    if not shares:
+        return 0.0
+    share = sum(shares) / len(shares) if campaign.spec.trigger.match == "all" else max(shares)
+    return round(100.0 * share, 2)
+
+
+def reward_points(campaign: Campaign, metadata: Mapping[str, Any]) -> int:
+    """Points for one achievement: fixed, or floored per ``every`` units of a metadata key."""
+    reward = campaign.reward
+    if reward.points_per is None:
+        return reward.points or 0
+    amount = number(metadata.get(reward.points_per.key))
+    if amount is None or amount <= 0:
+        return 0
+    return math.floor(amount / reward.points_per.every) * reward.points_per.points
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
