@@ -7,14 +7,16 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from kudos import errors
 from kudos.bootstrap import build_database, build_keyring, run_in_transaction
 from kudos.config import Settings
-from kudos.services import accounts
+from kudos.rules.schema import load_program
+from kudos.services import accounts, program
 from kudos.services.security import KeyPair
 from kudos.storage.db import Tx
 
@@ -36,12 +38,19 @@ def _settings(database_url: str | None, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _in_transaction(settings: Settings, fn: Callable[[Tx], T]) -> T:
+def _in_transaction(
+    settings: Settings,
+    fn: Callable[[Tx], T],
+    *,
+    passthrough: tuple[type[errors.KudosError], ...] = (),
+) -> T:
     db = build_database(settings)
     if db.dialect == "sqlite":
         db.migrate()
     try:
         return run_in_transaction(db, fn)
+    except passthrough:
+        raise
     except errors.KudosError as exc:
         raise click.ClickException(exc.message) from None
 
@@ -212,6 +221,69 @@ def accounts_set(
         f"{account.name}: channel merging {account.channel_merging}, high security "
         f"{'on' if account.high_security else 'off'}, rate limit {account.rate_limit}"
     )
+
+
+@main.group("program")
+def program_group() -> None:
+    """Check, apply and show an account's program (campaigns, tiers, points expiry)."""
+
+
+def _load_file(path: str) -> Any:
+    try:
+        return program.read_document(Path(path))
+    except errors.ProgramInvalid as exc:
+        _refuse_program(exc)
+
+
+def _refuse_program(exc: errors.ProgramInvalid) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(problem, err=True)
+    raise click.ClickException(f"the program is invalid ({len(exc.problems)} problem(s))")
+
+
+@program_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def program_check(path: str) -> None:
+    """Validate a program file (YAML or JSON) without applying it."""
+    try:
+        checked = load_program(_load_file(path))
+    except errors.ProgramInvalid as exc:
+        _refuse_program(exc)
+    click.echo(f"{path}: valid ({len(checked.campaigns)} campaigns, {len(checked.tiers)} tiers)")
+
+
+@program_group.command("apply")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--account", "account_name", required=True, help="The account's name.")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the applied version as JSON.")
+def program_apply(path: str, account_name: str, database_url: str | None, as_json: bool) -> None:
+    """Apply a program file as the account's next version (an invalid one changes nothing)."""
+    document = _load_file(path)
+    try:
+        applied = _in_transaction(
+            _settings(database_url),
+            lambda tx: program.apply_program(tx, accounts.named(tx, account_name), document),
+            passthrough=(errors.ProgramInvalid,),
+        )
+    except errors.ProgramInvalid as exc:
+        _refuse_program(exc)
+    if as_json:
+        click.echo(json.dumps(applied))
+    else:
+        click.echo(f"{account_name}: program version {applied['version']} is in force")
+
+
+@program_group.command("show")
+@click.option("--account", "account_name", required=True, help="The account's name.")
+@db_option
+def program_show(account_name: str, database_url: str | None) -> None:
+    """Print the program in force, with its version, as JSON."""
+    shown = _in_transaction(
+        _settings(database_url),
+        lambda tx: program.get_program(tx, accounts.named(tx, account_name)),
+    )
+    click.echo(json.dumps(shown, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,7 @@ code, and a test fails when a code exists here that the document does not list.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class KudosError(Exception):
@@ -48,6 +48,10 @@ class KudosError(Exception):
     def headers(self) -> dict[str, str]:
         """HTTP headers the answer must carry."""
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+    def details(self) -> dict[str, Any]:
+        """Fields the error body carries besides code, type and message (most have none)."""
+        return {}
 
 
 class AuthError(KudosError):
@@ -131,6 +135,9 @@ class ProgramInvalid(PayloadError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(f"Invalid program: {len(problems)} problem(s): " + "; ".join(problems))
         self.problems = problems
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": self.problems}
 
 
 class NotFound(KudosError):

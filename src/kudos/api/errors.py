@@ -29,6 +29,7 @@ def envelope(error: errors.KudosError) -> dict[str, object]:
         "type": error.type,
         "message": error.message,
         "requestId": uuid.uuid4().hex,
+        **error.details(),
     }
 
 

@@ -32,7 +32,8 @@ ERROR_STATUSES = {
     "404": "Not found (4004)",
     "413": "Body over 1 MiB (3014)",
     "415": "Content type other than JSON (3013)",
-    "422": "Null arguments (3001), invalid value (3003), idempotency key reused (2002)",
+    "422": "Null arguments (3001), invalid value (3003), idempotency key reused (2002),"
+    " invalid program (3100)",
     "429": "Over the account's rate limit (2003); see Retry-After",
     "503": "Overloaded (5003); see Retry-After",
 }

@@ -44,12 +44,23 @@ def limit_keys(schema: dict[str, Any]) -> None:
 
 
 class ErrorEnvelope(BaseModel):
-    """Gameball's v4 error body."""
+    """Gameball's v4 error body (kudos adds ``problems`` to an invalid program's)."""
 
     code: int
     type: str
     message: str
     requestId: str
+    problems: list[str] | None = Field(
+        default=None, description="3100 only: each problem of the program, by its path."
+    )
+
+
+class ProgramVersion(BaseModel):
+    """The program in force: version 0 means none was applied (no campaign runs)."""
+
+    version: int
+    createdAt: str | None
+    program: dict[str, Any] = Field(description="The program document, defaults filled in.")
 
 
 class LegacyError(BaseModel):
@@ -138,6 +149,30 @@ class CustomerUpserted(BaseModel):
     gameballId: int
 
 
+class BadgePublic(BaseModel):
+    badge: str
+    campaignId: str
+    earnedAt: str
+
+
+class Balance(BaseModel):
+    """Gameball v4's balance; kudos has no points-to-money rate (values 0, currency null)."""
+
+    customerId: str
+    totalPointsBalance: int
+    totalPointsValue: float
+    availablePointsBalance: int
+    availablePointsValue: float
+    pendingPoints: int
+    pendingPointsValue: float
+    currency: str | None
+    pointsName: str
+    nextExpiringPointsAmount: int
+    nextExpiringPointsValue: float
+    nextExpiringPointsDate: str | None
+    totalEarnedPoints: int
+
+
 class CustomerPublic(BaseModel):
     customerId: str
     gameballId: int
@@ -145,6 +180,7 @@ class CustomerPublic(BaseModel):
     createdAt: str
     updatedAt: str
     linkedCustomerIds: list[str]
+    badges: list[BadgePublic] = Field(description="Badges earned from campaigns, oldest first.")
 
 
 class EventPublic(BaseModel):

@@ -130,26 +130,51 @@ class Program(Model):
 
 
 def load_program(document: Any) -> Program:
-    """Validate a decoded program document; ``ProgramInvalid`` lists every problem."""
+    """Validate a decoded program document; ``ProgramInvalid`` lists every problem.
+
+    Each campaign is validated on its own, so one broken campaign does not hide the
+    problems of the others, nor those that span fields (duplicate ids, tier references).
+    """
     if not isinstance(document, dict):
         raise errors.ProgramInvalid(["(document): must be an object (a YAML or JSON mapping)"])
-    try:
-        program = Program.model_validate(document)
-    except ValidationError as exc:
-        raise errors.ProgramInvalid(
-            [f"{_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        ) from None
-    problems = _cross_checks(program)
+    problems: list[str] = []
+    settings = _validated(Program, {k: v for k, v in document.items() if k != "campaigns"}, "")
+    if isinstance(settings, list):
+        problems.extend(settings)
+    raw_campaigns = document.get("campaigns", [])
+    if not isinstance(raw_campaigns, list):
+        problems.append("campaigns: Input should be a valid list")
+        raw_campaigns = []
+    elif len(raw_campaigns) > MAX_CAMPAIGNS:
+        problems.append(f"campaigns: at most {MAX_CAMPAIGNS} campaigns")
+    campaigns: list[tuple[int, Campaign]] = []
+    for index, raw in enumerate(raw_campaigns):
+        found = _validated(Campaign, raw, f"campaigns[{index}]")
+        if isinstance(found, list):
+            problems.extend(found)
+        else:
+            campaigns.append((index, found))
+    if isinstance(settings, Program):
+        problems.extend(_cross_checks(settings, campaigns))
     if problems:
         raise errors.ProgramInvalid(problems)
-    return program
+    assert isinstance(settings, Program)
+    return settings.model_copy(update={"campaigns": [campaign for _, campaign in campaigns]})
 
 
-def _cross_checks(program: Program) -> list[str]:
+def _validated(model: type[Model], raw: Any, prefix: str) -> Any:
+    """The validated model, or its problems with paths under ``prefix``."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        return [f"{_path(prefix, e['loc'])}: {_message(e)}" for e in exc.errors()]
+
+
+def _cross_checks(program: Program, campaigns: list[tuple[int, Campaign]]) -> list[str]:
     """The rules that span fields: unique ids, operator values, tier order, schedules."""
     problems: list[str] = []
     seen: set[str] = set()
-    for index, campaign in enumerate(program.campaigns):
+    for index, campaign in campaigns:
         where = f"campaigns[{index}]"
         if campaign.id in seen:
             problems.append(f"{where}.id: duplicate campaign id {_quote(campaign.id)}")
@@ -234,8 +259,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
+def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    text = prefix
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"

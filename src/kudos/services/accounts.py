@@ -46,7 +46,7 @@ def ensure_default(tx: Tx, keyring: Keyring) -> KeyPair | None:
 
 def rotate_keys(tx: Tx, keyring: Keyring, name: str) -> KeyPair:
     """Replace both keys; the old ones stop working with this commit."""
-    account = _named(tx, name)
+    account = named(tx, name)
     pair = keyring.new_pair()
     account_rows.replace_keys(tx, account.id, now=utc_now(), **_stored_keys(keyring, pair))
     return pair
@@ -61,7 +61,7 @@ def configure(
     rate_limit: str | None = None,
 ) -> Account:
     """Change an account's settings; unspecified ones stay as they are."""
-    account = _named(tx, name)
+    account = named(tx, name)
     merging = channel_merging if channel_merging is not None else account.channel_merging
     if merging not in MERGE_MODES:
         raise errors.InvalidValue("Invalid value: channel merging is off, email or mobile.")
@@ -74,7 +74,7 @@ def configure(
     account_rows.update_settings(
         tx, account.id, channel_merging=merging, high_security=security, rate_limit=limit
     )
-    return _named(tx, name)
+    return named(tx, name)
 
 
 def list_accounts(tx: Tx) -> list[AccountSummary]:
@@ -120,7 +120,7 @@ def _secret_matches(tx: Tx, keyring: Keyring, secret: str, account: Account) -> 
     return known
 
 
-def _named(tx: Tx, name: str) -> Account:
+def named(tx: Tx, name: str) -> Account:
     account = account_rows.by_name(tx, name)
     if account is None:
         raise errors.AccountNotFound(f"No account named {name!r}.")

@@ -12,6 +12,7 @@ from kudos.services import accounts, identity
 from kudos.services.ingest import IngestContext
 from kudos.storage import events as event_rows
 from kudos.storage import profiles
+from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 
 MAX_EVENTS_PAGE = 1000
@@ -53,7 +54,7 @@ class UpsertCustomer:
 
 def get_customer(tx: Tx, account: Account, customer_id: str) -> dict[str, Any]:
     """The profile in Gameball's v4 shape, plus kudos' ``linkedCustomerIds``."""
-    profile = _find(tx, account, customer_id)
+    profile = find_profile(tx, account, customer_id)
     attributes = dict(profile.attributes)
     attributes["email"] = profile.email
     attributes["mobile"] = profile.mobile
@@ -65,6 +66,10 @@ def get_customer(tx: Tx, account: Account, customer_id: str) -> dict[str, Any]:
         "createdAt": iso(profile.created_at),
         "updatedAt": iso(profile.updated_at),
         "linkedCustomerIds": profiles.customer_ids_of(tx, account.id, profile.id),
+        "badges": [
+            {"badge": badge, "campaignId": campaign_id, "earnedAt": iso(earned_at)}
+            for badge, campaign_id, earned_at in reward_rows.badges_of(tx, account.id, profile.id)
+        ],
     }
 
 
@@ -74,7 +79,7 @@ def list_events(
     """One page of the profile's raw events, newest first, with ``hasMore``."""
     if not 1 <= limit <= MAX_EVENTS_PAGE:
         raise errors.InvalidValue(f"Invalid value: 'limit' must be 1 to {MAX_EVENTS_PAGE}.")
-    profile = _find(tx, account, customer_id)
+    profile = find_profile(tx, account, customer_id)
     ids = profiles.customer_ids_of(tx, account.id, profile.id)
     rows = event_rows.page_for_customers(tx, account.id, ids, before=start_after, limit=limit + 1)
     return {
@@ -120,7 +125,7 @@ def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
     }
 
 
-def _find(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:
+def find_profile(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:
     if not _storable(customer_id):
         raise errors.CustomerNotFound(f"Customer {customer_id!r} not found.")
     profile = profiles.by_customer_id(tx, account.id, customer_id)

@@ -22,7 +22,7 @@ from kudos.domain.catalog import merge_types, type_name
 from kudos.domain.model import Account, Credentials, iso_before, utc_now
 from kudos.domain.payload import EventBatch
 from kudos.domain.ratelimit import RateLimiter
-from kudos.services import accounts, identity
+from kudos.services import accounts, identity, rewards
 from kudos.services.maintenance import IDEMPOTENCY_WINDOW
 from kudos.services.security import Keyring
 from kudos.storage import events as event_rows
@@ -40,6 +40,7 @@ class IngestContext:
     keyring: Keyring
     limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], float] = time.time
+    programs: rewards.ProgramCache = field(default_factory=rewards.ProgramCache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class IngestEvents:
     body_hash: str | None = None
     received_at: str = field(default_factory=utc_now)
     account: Account | None = None
+    event_ids: list[int] = field(default_factory=list)  # reserved by IngestHooks.prefetch
 
     def prepare(self, tx: Tx) -> None:
         if self.account is not None:  # a retried batch: already authenticated and counted
@@ -93,6 +95,7 @@ class IngestEvents:
             tx,
             [
                 (
+                    event_id,
                     account.id,
                     profile_id,
                     batch.customer_id,
@@ -100,15 +103,36 @@ class IngestEvents:
                     encode(metadata),
                     self.received_at,
                 )
-                for name, metadata in batch.events
+                for event_id, name, metadata in self._stored_events()
             ],
         )
+        self._run_campaigns(tx, account, profile_id)
         if self.idempotency_key is not None:
             assert self.body_hash is not None  # the API sets both together
             idempotency.remember(
                 tx, account.id, self.idempotency_key, self.body_hash, self.received_at
             )
         return IngestOutcome(replayed=False, profile_id=profile_id)
+
+    def _stored_events(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """``(event id, name, metadata)`` of each event, with the ids the batch reserved."""
+        pairs = zip(self.event_ids, self.batch.events, strict=True)
+        return [(event_id, name, metadata) for event_id, (name, metadata) in pairs]
+
+    def _run_campaigns(self, tx: Tx, account: Account, profile_id: int) -> None:
+        """Evaluate the account's program on these events, in this transaction."""
+        compiled = self.context.programs.get(tx, account.id)
+        names = [name for name, _ in self.batch.events]
+        if compiled is None or not rewards.concerns(compiled, names):
+            return
+        rewards.apply_campaigns(
+            tx,
+            compiled,
+            account_id=account.id,
+            profile_id=profile_id,
+            events=self._stored_events(),
+            now=self.received_at,
+        )
 
     def _profile_id(self, tx: Tx, account: Account) -> int:
         """The sender's profile: created, linked or merged; v2's playerAttributes merged in."""
@@ -155,14 +179,19 @@ class IngestHooks:
         self._works = []
 
     def prefetch(self, tx: Tx, works: list[Any]) -> None:
-        """One query for the profiles of the batch's plain requests (no email or mobile)."""
+        """Batch-wide lookups: one query for the profiles of the plain requests (no email or
+        mobile), and the ids of every event, so campaigns can cite them before the bulk
+        insert."""
         wanted: dict[int, set[str]] = {}
-        for work in works:
-            if isinstance(work, IngestEvents) and work.account is not None:
-                batch = work.batch
-                if batch.email is None and batch.mobile is None:
-                    wanted.setdefault(work.account.id, set()).add(batch.customer_id)
+        ingests = [w for w in works if isinstance(w, IngestEvents) and w.account is not None]
+        for work in ingests:
+            batch = work.batch
+            if batch.email is None and batch.mobile is None:
+                wanted.setdefault(work.account.id, set()).add(batch.customer_id)  # type: ignore[union-attr]
         identity.prefetch_profile_ids(tx, wanted)
+        ids = iter(tx.db.next_ids(tx, "events", sum(len(w.batch.events) for w in ingests)))
+        for work in ingests:
+            work.event_ids = [next(ids) for _ in work.batch.events]
 
     def item_applied(self, work: Any) -> None:
         if isinstance(work, IngestEvents) and work.account is not None:

@@ -97,6 +97,11 @@ class Database(abc.ABC):
     def lock(self, tx: Tx, keys: Sequence[str]) -> None:  # noqa: B027 - optional hook: no-op by default
         """Serialize concurrent transactions on these keys (a no-op with one writer)."""
 
+    @abc.abstractmethod
+    def next_ids(self, tx: Tx, table: str, count: int) -> list[int]:
+        """Reserve ``count`` ids of ``table`` for rows this transaction inserts with explicit
+        ids (so they are known before the batch's bulk insert)."""
+
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn.executemany(sql, rows)
 

@@ -7,14 +7,15 @@ from typing import Any
 
 from kudos.storage.db import Row, Tx
 
-EventRow = tuple[int, int, str, str, str, str]  # account, profile, customerId, name, json, time
+# id (reserved), account, profile, customerId, name, metadata json, time
+EventRow = tuple[int, int, int, str, str, str, str]
 
 
 def append(tx: Tx, rows: Iterable[EventRow]) -> None:
     """Stage events for the batch's bulk insert (they commit with the request, or not at all)."""
     tx.stage(
-        "INSERT INTO events (account_id, profile_id, customer_id, name, metadata, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (id, account_id, profile_id, customer_id, name, metadata, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 

@@ -67,6 +67,14 @@ class PostgresDatabase(Database):
             (ids,),
         )
 
+    def next_ids(self, tx: Tx, table: str, count: int) -> list[int]:
+        """Draw from the identity sequence: unique across every process."""
+        rows = tx.all(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, ?)",
+            (count,),
+        )
+        return [int(row[0]) for row in rows]
+
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with conn.cursor() as cursor:
             cursor.executemany(sql, rows)

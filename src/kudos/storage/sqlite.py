@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from kudos.storage.db import Database
+from kudos.storage.db import Database, Tx
 
 log = logging.getLogger("kudos.sqlite")
 
@@ -126,6 +126,16 @@ class SQLiteDatabase(Database):
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
+
+    def next_ids(self, tx: Tx, table: str, count: int) -> list[int]:
+        """The single writer counts on from the highest id, once per transaction."""
+        key = ("next-id", table)
+        start: int | None = tx.memo.get(key)
+        if start is None:
+            row = tx.one(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")
+            start = int(row[0]) if row else 1
+        tx.memo[key] = start + count
+        return list(range(start, start + count))
 
     def begin(self, conn: Any) -> None:
         deadline = time.monotonic() + BUSY_WAIT_SECONDS

@@ -6,11 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from kudos.api.deps import ApiKeyAuth, RuntimeDep, credentials_for, read
-from kudos.api.schemas import CustomerPublic, CustomerUpsert, CustomerUpserted, EventsPage
+from kudos.api.deps import ApiKeyAuth, RuntimeDep, SecretKeyAuth, credentials_for, read
+from kudos.api.schemas import (
+    Balance,
+    CustomerPublic,
+    CustomerUpsert,
+    CustomerUpserted,
+    EventsPage,
+)
 from kudos.domain import payload
 from kudos.domain.payload import check_json_value
-from kudos.services import customers
+from kudos.services import customers, loyalty
 from kudos.services.customers import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
 
 MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit integers in both stores
@@ -76,3 +82,11 @@ async def list_customer_events(
             tx, account, customerId, limit=limit, start_after=startAfter
         ),
     )
+
+
+@router.get(
+    "/customers/{customerId}/balance", response_model=Balance, summary="A customer's points"
+)
+async def get_balance(customerId: str, runtime: RuntimeDep, credentials: SecretKeyAuth) -> Any:
+    """Total, available and next-expiring points, and the points earned in all."""
+    return await read(runtime, credentials, loyalty.balance, customerId)

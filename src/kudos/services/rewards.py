@@ -1,0 +1,237 @@
+"""Campaigns at ingest: evaluate a request's events and apply the decisions in its transaction.
+
+``apply_campaigns`` runs inside ``IngestEvents.apply`` (so inside the writer's batch
+transaction, after identity resolution). It loads the customer's reward totals and the
+progress of the campaigns the events can touch, runs the pure engine (``rules.engine``) event
+by event, and writes what it decided: ledger credits, badges, progress, tier changes and the
+activity log. Everything commits with the events or not at all, and a retried request
+(idempotency key) never gets here twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kudos.rules.engine import (
+    Achievement,
+    CompiledProgram,
+    Facts,
+    compile_program,
+    evaluate_event,
+    number,
+)
+from kudos.rules.schema import Program, Tier, load_program
+from kudos.storage import programs
+from kudos.storage import rewards as reward_rows
+from kudos.storage.db import Tx
+from kudos.storage.profiles import encode
+from kudos.storage.rewards import CustomerTotals, LedgerEntry
+
+StoredEvent = tuple[int, str, dict[str, Any]]  # event id, name, metadata
+MAX_TIER_STEPS = 20
+
+
+@dataclass
+class ProgramCache:
+    """Compiled programs by account, refreshed when a newer version is in force.
+
+    The version in force is read once per account and transaction, so a program applied by
+    any process (the API, the CLI, another server) takes effect with the next batch.
+    """
+
+    _compiled: dict[int, CompiledProgram] = field(default_factory=dict)
+
+    def get(self, tx: Tx, account_id: int) -> CompiledProgram | None:
+        """The account's compiled program, or ``None`` when none was ever applied."""
+        key = ("program-version", account_id)
+        version = tx.memo.get(key)
+        if version is None:
+            version = tx.memo[key] = programs.current_version(tx, account_id)
+        if version == 0:
+            return None
+        compiled = self._compiled.get(account_id)
+        if compiled is None or compiled.version != version:
+            found = programs.current(tx, account_id)
+            assert found is not None  # the version came from the same table
+            compiled = compile_program(load_program(found[1]), found[0])
+            self._compiled[account_id] = compiled
+        return compiled
+
+
+def concerns(compiled: CompiledProgram, names: Sequence[str]) -> bool:
+    """Whether any of these event names can move a campaign or the tiering."""
+    tiering = compiled.program.tiering
+    return any(
+        name in compiled.by_event or (tiering.event == name and bool(compiled.program.tiers))
+        for name in names
+    )
+
+
+def apply_campaigns(
+    tx: Tx,
+    compiled: CompiledProgram,
+    *,
+    account_id: int,
+    profile_id: int,
+    events: Sequence[StoredEvent],
+    now: str,
+) -> None:
+    """Evaluate ``events`` for the profile and write every decision (see the module doc)."""
+    totals = reward_rows.totals(tx, account_id, profile_id)
+    names = {name for _, name, _ in events}
+    campaign_ids = [c.id for name in names for c in compiled.by_event.get(name, ())]
+    states = reward_rows.progress(tx, account_id, profile_id, campaign_ids)
+    before = {cid: encode(state) for cid, state in states.items()}
+    moment = _moment(now)
+    writer = _Decisions(tx, compiled, totals, now=now)
+    for event_id, name, metadata in events:
+        facts = Facts(now=moment, tier_order=totals.tier_order)
+        result = evaluate_event(compiled, states, name, metadata, facts)
+        for achievement in result.achievements:
+            writer.reward(achievement, event_id)
+        _track_tiering(compiled.program, totals, name, metadata)
+        writer.retier()
+    changed = {cid: s for cid, s in states.items() if encode(s) != before.get(cid)}
+    reward_rows.save_progress(tx, account_id, profile_id, changed, now)
+    reward_rows.save_totals(tx, totals, now)
+
+
+class _Decisions:
+    """Writes the engine's decisions for one customer, keeping their totals current."""
+
+    def __init__(self, tx: Tx, compiled: CompiledProgram, totals: CustomerTotals, *, now: str):
+        self.tx = tx
+        self.compiled = compiled
+        self.totals = totals
+        self.now = now
+        days = compiled.program.points_expiry_days
+        self.expires_at = None if days is None else _iso(_moment(now) + timedelta(days=days))
+
+    def reward(self, achievement: Achievement, event_id: int) -> None:
+        campaign = achievement.campaign.spec
+        if achievement.points:
+            self.credit(
+                achievement.points,
+                kind="Reward",
+                reason=campaign.name,
+                campaign_id=campaign.id,
+                event_id=event_id,
+            )
+        if achievement.score:
+            self.totals.score += achievement.score
+        if achievement.badge:
+            reward_rows.award_badge(
+                self.tx, self.totals, achievement.badge, campaign_id=campaign.id, now=self.now
+            )
+        reward_rows.log_activity(
+            self.tx,
+            self.totals,
+            "CampaignRewarded",
+            campaign_id=campaign.id,
+            points=achievement.points,
+            data={
+                "campaignName": campaign.name,
+                "campaignVersion": self.compiled.version,
+                "timesAchieved": achievement.times,
+                "score": achievement.score,
+                "badge": achievement.badge,
+                "eventId": event_id,
+            },
+            now=self.now,
+        )
+
+    def credit(
+        self,
+        points: int,
+        *,
+        kind: str,
+        reason: str,
+        campaign_id: str | None = None,
+        event_id: int | None = None,
+    ) -> None:
+        totals = self.totals
+        entry = LedgerEntry(
+            kind=kind,
+            direction="+",
+            points=points,
+            reason=reason,
+            campaign_id=campaign_id,
+            campaign_version=self.compiled.version if campaign_id else None,
+            event_id=event_id,
+            balance_before=totals.points_balance,
+            balance_after=totals.points_balance + points,
+            expires_at=self.expires_at,
+        )
+        reward_rows.add_ledger_entry(self.tx, totals, entry, self.now)
+        totals.points_balance += points
+        totals.points_earned += points
+
+    def retier(self) -> None:
+        """Move the customer to the tier their progress reaches; an entry reward may move
+        them again (bounded)."""
+        program = self.compiled.program
+        if not program.tiers:
+            return
+        for _ in range(MAX_TIER_STEPS):
+            target = tier_for(program, tiering_progress(program, self.totals))
+            current = self.totals.tier_order
+            order = target.order if target is not None else None
+            if order == current:
+                return
+            upgraded = (order or 0) > (current or 0)
+            self.totals.tier_order = order
+            reward_rows.log_activity(
+                self.tx,
+                self.totals,
+                "TierUpgraded" if upgraded else "TierDowngraded",
+                points=target.entry_reward_points if target is not None and upgraded else 0,
+                data={
+                    "tierName": target.name if target else None,
+                    "tierOrder": order,
+                    "previousTierOrder": current,
+                },
+                now=self.now,
+            )
+            if upgraded and target is not None and target.entry_reward_points:
+                self.credit(target.entry_reward_points, kind="TierEntry", reason=target.name)
+
+
+def tiering_progress(program: Program, totals: CustomerTotals) -> float:
+    """The number the tiering method compares with each tier's ``minProgress``."""
+    method = program.tiering.method
+    if method == "points":
+        return float(totals.points_earned)
+    if method == "score":
+        return float(totals.score)
+    if method == "spend":
+        return totals.spend
+    return float(totals.event_count)
+
+
+def tier_for(program: Program, progress: float) -> Tier | None:
+    """The highest tier whose ``minProgress`` the progress reaches."""
+    reached = [tier for tier in program.tiers if tier.min_progress <= progress]
+    return max(reached, key=lambda tier: tier.order) if reached else None
+
+
+def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata: Any) -> None:
+    tiering = program.tiering
+    if tiering.event != name:
+        return
+    if tiering.method == "eventCount":
+        totals.event_count += 1
+    elif tiering.method == "spend" and tiering.key is not None:
+        amount = number(metadata.get(tiering.key))
+        if amount is not None:
+            totals.spend += amount
+
+
+def _moment(iso_text: str) -> datetime:
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,191 @@
+"""Reward state: per-customer totals, campaign progress, the points ledger, badges, activities.
+
+Totals and progress are upserted at once (a later request of the same batch reads them);
+ledger entries, badges and activities are staged for the batch's bulk inserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kudos.storage.db import Tx
+from kudos.storage.profiles import decode_json, encode
+
+
+@dataclass(slots=True)
+class CustomerTotals:
+    account_id: int
+    profile_id: int
+    points_balance: int = 0
+    points_earned: int = 0
+    score: int = 0
+    spend: float = 0.0
+    event_count: int = 0
+    tier_order: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    kind: str  # Reward | TierEntry | Manual | Expiry
+    direction: str  # "+" credit, "-" debit
+    points: int
+    reason: str
+    campaign_id: str | None
+    campaign_version: int | None
+    event_id: int | None
+    balance_before: int
+    balance_after: int
+    expires_at: str | None
+
+
+def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
+    row = tx.one(
+        "SELECT points_balance, points_earned, score, spend, event_count, tier_order"
+        " FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+        (account_id, profile_id),
+    )
+    if row is None:
+        return CustomerTotals(account_id, profile_id)
+    return CustomerTotals(
+        account_id,
+        profile_id,
+        points_balance=int(row[0]),
+        points_earned=int(row[1]),
+        score=int(row[2]),
+        spend=float(row[3]),
+        event_count=int(row[4]),
+        tier_order=None if row[5] is None else int(row[5]),
+    )
+
+
+def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
+    tx.execute(
+        "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
+        " score, spend, event_count, tier_order, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (account_id, profile_id) DO UPDATE SET"
+        " points_balance = excluded.points_balance, points_earned = excluded.points_earned,"
+        " score = excluded.score, spend = excluded.spend, event_count = excluded.event_count,"
+        " tier_order = excluded.tier_order, updated_at = excluded.updated_at",
+        (
+            found.account_id,
+            found.profile_id,
+            found.points_balance,
+            found.points_earned,
+            found.score,
+            found.spend,
+            found.event_count,
+            found.tier_order,
+            now,
+        ),
+    )
+
+
+def progress(
+    tx: Tx, account_id: int, profile_id: int, campaign_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Campaign id → progress state, for those of ``campaign_ids`` the customer has."""
+    if not campaign_ids:
+        return {}
+    marks = ", ".join("?" for _ in campaign_ids)
+    rows = tx.all(
+        "SELECT campaign_id, state FROM campaign_progress WHERE account_id = ?"
+        f" AND profile_id = ? AND campaign_id IN ({marks})",
+        (account_id, profile_id, *campaign_ids),
+    )
+    return {row[0]: decode_json(row[1]) for row in rows}
+
+
+def all_progress(tx: Tx, account_id: int, profile_id: int) -> dict[str, dict[str, Any]]:
+    rows = tx.all(
+        "SELECT campaign_id, state FROM campaign_progress WHERE account_id = ? AND profile_id = ?",
+        (account_id, profile_id),
+    )
+    return {row[0]: decode_json(row[1]) for row in rows}
+
+
+def save_progress(
+    tx: Tx, account_id: int, profile_id: int, states: dict[str, dict[str, Any]], now: str
+) -> None:
+    for campaign_id, state in sorted(states.items()):
+        tx.execute(
+            "INSERT INTO campaign_progress (account_id, profile_id, campaign_id, state, achieved,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, profile_id,"
+            " campaign_id) DO UPDATE SET state = excluded.state, achieved = excluded.achieved,"
+            " updated_at = excluded.updated_at",
+            (account_id, profile_id, campaign_id, encode(state), state["achieved"], now),
+        )
+
+
+def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
+    tx.stage(
+        "INSERT INTO ledger (account_id, profile_id, kind, direction, points, remaining, reason,"
+        " campaign_id, campaign_version, event_id, balance_before, balance_after, expires_at,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                owner.account_id,
+                owner.profile_id,
+                entry.kind,
+                entry.direction,
+                entry.points,
+                entry.points if entry.direction == "+" else 0,
+                entry.reason,
+                entry.campaign_id,
+                entry.campaign_version,
+                entry.event_id,
+                entry.balance_before,
+                entry.balance_after,
+                entry.expires_at,
+                now,
+            )
+        ],
+    )
+
+
+def award_badge(tx: Tx, owner: CustomerTotals, badge: str, *, campaign_id: str, now: str) -> None:
+    """Award a badge once: a badge the customer holds keeps its first date."""
+    tx.stage(
+        "INSERT INTO badges (account_id, profile_id, badge, campaign_id, earned_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, profile_id, badge) DO NOTHING",
+        [(owner.account_id, owner.profile_id, badge, campaign_id, now)],
+    )
+
+
+def log_activity(
+    tx: Tx,
+    owner: CustomerTotals,
+    kind: str,
+    *,
+    campaign_id: str | None = None,
+    points: int = 0,
+    data: dict[str, Any],
+    now: str,
+) -> None:
+    tx.stage(
+        "INSERT INTO activities (account_id, profile_id, type, campaign_id, points, data,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(owner.account_id, owner.profile_id, kind, campaign_id, points, encode(data), now)],
+    )
+
+
+def badges_of(tx: Tx, account_id: int, profile_id: int) -> list[tuple[str, str, Any]]:
+    """``(badge, campaign_id, earned_at)``, oldest first."""
+    rows = tx.all(
+        "SELECT badge, campaign_id, earned_at FROM badges WHERE account_id = ? AND profile_id = ?"
+        " ORDER BY earned_at, badge",
+        (account_id, profile_id),
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def expiring(tx: Tx, account_id: int, profile_id: int, now: str) -> list[tuple[int, Any]]:
+    """``(remaining, expires_at)`` of credits with points left, soonest expiry first."""
+    rows = tx.all(
+        "SELECT remaining, expires_at FROM ledger WHERE account_id = ? AND profile_id = ?"
+        " AND direction = '+' AND remaining > 0 AND expires_at IS NOT NULL"
+        " ORDER BY expires_at",
+        (account_id, profile_id),
+    )
+    return [(int(row[0]), row[1]) for row in rows]

@@ -1,0 +1,194 @@
+"""Programs and campaigns through the API: apply a program, send events, read rewards back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from kudos.bootstrap import Runtime
+from tests.conftest import events_body
+
+EVENTS = "/api/v4.0/integrations/events"
+CUSTOMERS = "/api/v4.0/integrations/customers"
+PROGRAM = "/api/kudos/v1/program"
+
+
+def shop_program(**overrides: Any) -> dict[str, Any]:
+    program: dict[str, Any] = {
+        "pointsExpiryDays": 365,
+        "tiering": {"method": "points"},
+        "tiers": [
+            {"order": 1, "name": "Bronze", "minProgress": 0},
+            {"order": 2, "name": "Silver", "minProgress": 100, "entryRewardPoints": 50},
+        ],
+        "campaigns": [
+            {
+                "id": "welcome",
+                "name": "Welcome bonus",
+                "trigger": {
+                    "match": "any",
+                    "rules": [{"event": "write_review"}, {"event": "place_order"}],
+                },
+                "repeat": {"maxAchievements": 1},
+                "reward": {"points": 20},
+            },
+            {
+                "id": "order-points",
+                "name": "Points per order",
+                "trigger": {
+                    "rules": [
+                        {
+                            "event": "place_order",
+                            "where": [{"key": "currency", "op": "equals", "value": "usd,eur"}],
+                        }
+                    ]
+                },
+                "repeat": {"maxAchievements": -1},
+                "reward": {"pointsPer": {"key": "order_amount", "every": 10, "points": 1}},
+            },
+            {
+                "id": "reviewer",
+                "name": "Reviewer",
+                "trigger": {"rules": [{"event": "write_review", "after": 3}]},
+                "reward": {"badge": "Reviewer"},
+            },
+        ],
+    }
+    program.update(overrides)
+    return program
+
+
+async def apply(client: httpx.AsyncClient, auth: dict[str, str], program: dict[str, Any]) -> int:
+    response = await client.put(PROGRAM, json=program, headers=auth)
+    assert response.status_code == 200, response.text
+    version: int = response.json()["version"]
+    return version
+
+
+async def send(client: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]) -> None:
+    response = await client.post(EVENTS, json=body, headers=auth)
+    assert response.status_code == 200, response.text
+
+
+async def balance(client: httpx.AsyncClient, auth: dict[str, str], customer: str) -> dict[str, Any]:
+    response = await client.get(f"{CUSTOMERS}/{customer}/balance", headers=auth)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def order(customer: str, amount: float, currency: str = "USD") -> dict[str, Any]:
+    return {
+        "customerId": customer,
+        "events": {"place_order": {"order_amount": amount, "currency": currency}},
+    }
+
+
+async def test_without_a_program_nothing_is_rewarded(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    shown = await client.get(PROGRAM, headers=auth)
+    assert shown.json()["version"] == 0
+    await send(client, auth, events_body("c-0"))
+    assert (await balance(client, auth, "c-0"))["totalPointsBalance"] == 0
+
+
+async def test_each_apply_is_a_new_version_and_get_returns_the_current_one(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    assert await apply(client, auth, shop_program()) == 1
+    assert await apply(client, auth, shop_program(pointsExpiryDays=30)) == 2
+    shown = (await client.get(PROGRAM, headers=auth)).json()
+    assert (shown["version"], shown["program"]["pointsExpiryDays"]) == (2, 30)
+
+
+async def test_an_invalid_program_is_refused_whole_and_the_old_one_stays(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await apply(client, auth, shop_program())
+    broken = shop_program()
+    broken["campaigns"][1]["trigger"]["rules"][0]["where"][0]["op"] = "gte "
+    broken["campaigns"][2]["reward"] = {}
+    response = await client.put(PROGRAM, json=broken, headers=auth)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == 3100
+    assert body["problems"] == [
+        'campaigns[1].trigger.rules[0].where[0].op: unknown operator "gte "',
+        "campaigns[2].reward: give points, pointsPer, score or a badge",
+    ]
+    assert (await client.get(PROGRAM, headers=auth)).json()["version"] == 1
+
+
+async def test_the_program_api_needs_the_secret_key(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.get(PROGRAM, headers={"apikey": auth["apikey"]})
+    assert (response.status_code, response.json()["code"]) == (401, 1001)
+
+
+async def test_points_badges_and_tiers_follow_the_events(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("c-1", 155))  # welcome 20 + floor(155 / 10) = 15
+    first = await balance(client, auth, "c-1")
+    assert (first["totalPointsBalance"], first["totalEarnedPoints"]) == (35, 35)
+    assert first["nextExpiringPointsDate"] is not None
+    await send(client, auth, order("c-1", 99.9, currency="GBP"))  # no currency match
+    await send(client, auth, order("c-1", 700))  # 70 → 105 earned: Silver, +50 entry reward
+    assert (await balance(client, auth, "c-1"))["totalPointsBalance"] == 155
+    for _ in range(3):
+        await send(client, auth, {"customerId": "c-1", "events": {"write_review": {}}})
+    profile = (await client.get(f"{CUSTOMERS}/c-1", headers=auth)).json()
+    assert [b["badge"] for b in profile["badges"]] == ["Reviewer"]
+
+
+async def test_a_capped_campaign_rewards_once_under_concurrency(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    program = shop_program(campaigns=[shop_program()["campaigns"][0]])
+    await apply(client, auth, program)
+    responses = await asyncio.gather(
+        *(client.post(EVENTS, json=order("c-2", 5), headers=auth) for _ in range(50))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert (await balance(client, auth, "c-2"))["totalEarnedPoints"] == 20
+
+
+async def test_an_idempotent_retry_is_not_rewarded_twice(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await apply(client, auth, shop_program())
+    headers = {**auth, "Idempotency-Key": "order-77"}
+    for _ in range(3):
+        response = await client.post(EVENTS, json=order("c-3", 100), headers=headers)
+        assert response.status_code == 200
+    assert (await balance(client, auth, "c-3"))["totalEarnedPoints"] == 30
+
+
+async def test_balance_of_an_unknown_customer_is_404(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.get(f"{CUSTOMERS}/nobody/balance", headers=auth)
+    assert (response.status_code, response.json()["code"]) == (404, 4004)
+
+
+async def test_rewards_commit_with_the_events(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("c-4", 50))
+    rows = await runtime.reader.run(
+        lambda tx: tx.all(
+            "SELECT l.kind, l.points, l.campaign_id, l.campaign_version, l.balance_before,"
+            " l.balance_after, e.name FROM ledger l JOIN events e ON e.id = l.event_id"
+            " ORDER BY l.id"
+        )
+    )
+    assert [tuple(row) for row in rows] == [
+        ("Reward", 20, "welcome", 1, 0, 20, "place_order"),
+        ("Reward", 5, "order-points", 1, 20, 25, "place_order"),
+    ]
