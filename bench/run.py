@@ -35,6 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "events.lua"
+CAMPAIGNS = ROOT / "bench" / "campaigns-20.yaml"
 SERVER_KEY = "bench-server-key"
 ROUND_SECONDS = 15
 # wrk runs on the last CPU, so every server meets the same competition for the others.
@@ -43,6 +44,7 @@ PIN_LOAD = ["taskset", "-c", str((os.cpu_count() or 1) - 1)]
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 300.0
+TARGET_CAMPAIGNS = 0.80  # of the rate without campaigns
 
 
 @dataclass
@@ -287,9 +289,12 @@ def run_kudos(
     *,
     workers: int,
     fill: bool,
+    program: Path | None = None,
 ) -> Result:
     kudos("migrate", "--db", db_url)
     keys = _account(db_url)
+    if program is not None:
+        kudos("program", "apply", str(program), "--account", "bench", "--db", db_url)
     port = free_port()
     command = [
         str(VENV_BIN / "kudos"),
@@ -394,6 +399,17 @@ def verdicts(results: list[Result]) -> list[str]:
                 f" (target < {TARGET_RSS_MB:.0f} MB after 1,000,000)",
             )
         )
+    plain = next((r for r in results if r.name == "kudos sqlite"), None)
+    rewarded = next((r for r in results if r.name.startswith("kudos sqlite + ")), None)
+    if plain is not None and rewarded is not None and plain.ratio:
+        share = rewarded.ratio / plain.ratio
+        lines.append(
+            _verdict(
+                share >= TARGET_CAMPAIGNS,
+                f"SQLite with 20 campaigns at {share:.2f} of the rate without"
+                f" (target ≥ {TARGET_CAMPAIGNS})",
+            )
+        )
     for result in results:
         if result.events_stored is not None:
             # Each wrk run stops with up to one request per connection in flight: those may be
@@ -420,7 +436,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per target")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--only", default="sqlite,postgres", help="kudos targets to measure")
+    parser.add_argument(
+        "--only", default="sqlite,campaigns,postgres", help="kudos targets to measure"
+    )
     parser.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/test",
@@ -461,6 +479,12 @@ def run_targets(
     if "sqlite" in wanted:
         url = f"sqlite:///{work}/bench.db"
         results.append(run_kudos("kudos sqlite", url, echo, args, work, workers=1, fill=True))
+    if "campaigns" in wanted:
+        url = f"sqlite:///{work}/campaigns.db"
+        name = "kudos sqlite + 20 campaigns"
+        results.append(
+            run_kudos(name, url, echo, args, work, workers=1, fill=False, program=CAMPAIGNS)
+        )
     if "postgres" in wanted:
         reason = postgres_reachable(args.pg_url)
         if reason:

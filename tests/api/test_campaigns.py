@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from kudos.bootstrap import Runtime
-from tests.conftest import events_body
+from tests.conftest import configure_account, events_body
 
 EVENTS = "/api/v4.0/integrations/events"
 CUSTOMERS = "/api/v4.0/integrations/customers"
@@ -192,3 +192,21 @@ async def test_rewards_commit_with_the_events(
         ("Reward", 20, "welcome", 1, 0, 20, "place_order"),
         ("Reward", 5, "order-points", 1, 20, 25, "place_order"),
     ]
+
+
+async def test_merged_profiles_combine_their_rewards_and_tier(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    configure_account(runtime, channel_merging="email")
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("web-1", 400))  # 20 + 40
+    for _ in range(3):
+        await send(client, auth, {"customerId": "app-1", "events": {"write_review": {}}})  # 20
+    linked = {**order("app-1", 10), "email": "Sam@Example.com"}
+    await send(client, auth, linked)  # app-1 gets the email: +1
+    await send(client, auth, {**order("web-1", 10), "email": "sam@example.com"})  # merge, +1
+    merged = await balance(client, auth, "app-1")
+    assert merged == {**merged, "totalPointsBalance": 82, "totalEarnedPoints": 82}
+    profile = (await client.get(f"{CUSTOMERS}/web-1", headers=auth)).json()
+    assert [b["badge"] for b in profile["badges"]] == ["Reviewer"]
+    assert sorted(profile["linkedCustomerIds"]) == ["app-1", "web-1"]

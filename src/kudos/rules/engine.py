@@ -49,14 +49,18 @@ class CompiledRule:
 
 @dataclass(frozen=True, slots=True)
 class CompiledCampaign:
+    """A campaign with what evaluation reads on every event taken out of the spec."""
+
     spec: Campaign
+    id: str
     rules: tuple[CompiledRule, ...]
+    match_all: bool
     start: datetime | None
     end: datetime | None
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
+    tags: frozenset[str]
+    min_tier: int | None
+    max_achievements: int  # -1: unlimited
+    per_day: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,11 @@ class Facts:
     now: datetime
     tags: frozenset[str] = frozenset()
     tier_order: int | None = None
+    day: str = ""  # the UTC day of ``now`` (filled in when not given)
+
+    def __post_init__(self) -> None:
+        if not self.day:
+            object.__setattr__(self, "day", self.now.astimezone(UTC).date().isoformat())
 
 
 @dataclass(slots=True)
@@ -156,7 +165,18 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
             if condition.op in AGGREGATE_OPERATORS
         )
         rules.append(CompiledRule(rule.event, rule.after, simple, aggregates))
-    return CompiledCampaign(spec, tuple(rules), _utc(spec.schedule.start), _utc(spec.schedule.end))
+    return CompiledCampaign(
+        spec=spec,
+        id=spec.id,
+        rules=tuple(rules),
+        match_all=spec.trigger.match == "all",
+        start=_utc(spec.schedule.start),
+        end=_utc(spec.schedule.end),
+        tags=frozenset(spec.audience.tags),
+        min_tier=spec.audience.min_tier,
+        max_achievements=spec.repeat.max_achievements,
+        per_day=spec.repeat.per_day,
+    )
 
 
 def predicate(condition: Condition) -> Predicate:
@@ -252,117 +272,118 @@ def evaluate_event(
         state = states.get(campaign.id)
         if state is None:
             state = states[campaign.id] = new_state(campaign)
-        check = _evaluate_campaign(campaign, state, name, metadata, facts, explain=explain)
-        if check.times:
-            spec = campaign.spec.reward
+        check = _explain(campaign, state, name, metadata) if explain else None
+        blocked = _blocked(campaign, state, facts)
+        counted = False
+        if blocked is None:
+            for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
+                if rule.event == name and _count(rule, rule_state, metadata):
+                    counted = True
+        times = _achieve(campaign, state, facts) if blocked is None else 0
+        points = reward_points(campaign.spec, metadata) * times if times else 0
+        if times:
+            reward = campaign.spec.reward
             result.achievements.append(
-                Achievement(
-                    campaign,
-                    check.times,
-                    check.points,
-                    (spec.score or 0) * check.times,
-                    spec.badge,
-                )
+                Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
             )
-        elif check.reason == "ProgressOnly":
+        elif counted:
             result.progressed.append(campaign.id)
-        if explain:
+        if check is not None:
+            _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
             result.checks.append(check)
     return result
 
 
-def _evaluate_campaign(
-    campaign: CompiledCampaign,
-    state: State,
-    name: str,
-    metadata: Mapping[str, Any],
-    facts: Facts,
-    *,
-    explain: bool,
+def _explain(
+    campaign: CompiledCampaign, state: State, name: str, metadata: Mapping[str, Any]
 ) -> CampaignCheck:
-    before = progress(campaign, state)
-    blocked = _blocked(campaign, state, facts)
-    check = CampaignCheck(campaign, eligible=blocked is None, reason=blocked or "")
-    counted = False
+    """What the campaign sees in the event, before it is counted (the preview's why)."""
+    check = CampaignCheck(campaign, eligible=True, reason="")
+    check.progress_before = progress(campaign, state)
     for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
         if rule.event != name:
             continue
-        rule_check = _count(rule, rule_state, metadata, apply=blocked is None, explain=explain)
-        counted = counted or rule_check.counted
-        if explain:
-            check.rules.append(rule_check)
-    if blocked is not None:
-        check.progress_before = check.progress_after = before
-        return check
-    times = _achieve(campaign, state, facts)
-    check.times = times
-    check.points = reward_points(campaign.spec, metadata) * times
-    check.reason = "Rewarded" if times else "ProgressOnly" if counted else "NoMatchingConditions"
-    if times and check.points == 0:
-        check.reason = "NonPointsReward" if campaign.spec.reward.points_per is None else "Rewarded"
-    check.progress_before = before
-    check.progress_after = progress(campaign, state)
+        tests: list[tuple[Condition, Predicate]] = [
+            *rule.simple,
+            *((condition, _aggregate_test(condition)) for _, condition in rule.aggregates),
+        ]
+        conditions = [
+            ConditionCheck(
+                condition.key,
+                condition.op,
+                condition.value,
+                metadata.get(condition.key),
+                condition.key in metadata and test(metadata[condition.key]),
+            )
+            for condition, test in tests
+        ]
+        counted = all(c.matched for c in conditions)
+        check.rules.append(
+            RuleCheck(rule.event, counted, rule_state["count"] + counted, rule.after, conditions)
+        )
     return check
+
+
+def _aggregate_test(condition: Condition) -> Predicate:
+    return lambda actual: _aggregable(condition, actual)
+
+
+def _conclude(
+    check: CampaignCheck,
+    state: State,
+    *,
+    blocked: str | None,
+    counted: bool,
+    times: int,
+    points: int,
+) -> None:
+    check.eligible = blocked is None
+    check.times, check.points = times, points
+    check.progress_after = progress(check.campaign, state)
+    if blocked is not None:
+        check.reason = blocked
+        for rule in check.rules:  # nothing counts while the campaign is out of reach
+            rule.count -= rule.counted
+            rule.counted = False
+    elif times:
+        reward = check.campaign.spec.reward
+        check.reason = "Rewarded" if points or reward.points_per else "NonPointsReward"
+    else:
+        check.reason = "ProgressOnly" if counted else "NoMatchingConditions"
 
 
 def _blocked(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:
     """Why this customer cannot win the campaign now, or ``None``."""
-    spec = campaign.spec
     if campaign.start is not None and facts.now < campaign.start:
         return "NotStarted"
     if campaign.end is not None and facts.now >= campaign.end:
         return "Ended"
-    audience = spec.audience
-    if audience.tags and not facts.tags.intersection(audience.tags):
+    if campaign.tags and not facts.tags.intersection(campaign.tags):
         return "NotInAudience"
-    if audience.min_tier is not None and (facts.tier_order or 0) < audience.min_tier:
+    if campaign.min_tier is not None and (facts.tier_order or 0) < campaign.min_tier:
         return "TierTooLow"
-    cap = spec.repeat.max_achievements
-    if cap != -1 and state["achieved"] >= cap:
+    if campaign.max_achievements != -1 and state["achieved"] >= campaign.max_achievements:
         return "MaxAchievementsReached"
-    per_day = spec.repeat.per_day
-    if per_day is not None and state["day"] == _day(facts.now) and state["dayCount"] >= per_day:
+    per_day = campaign.per_day
+    if per_day is not None and state["dayCount"] >= per_day and state["day"] == facts.day:
         return "DailyLimitReached"
     return None
 
 
-def _count(
-    rule: CompiledRule,
-    state: State,
-    metadata: Mapping[str, Any],
-    *,
-    apply: bool,
-    explain: bool,
-) -> RuleCheck:
+def _count(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> bool:
     """Count one event for one rule if its conditions hold; record aggregate values."""
-    check = RuleCheck(rule.event, counted=False, count=state["count"], after=rule.after)
-    matched = True
     for condition, test in rule.simple:
-        actual = metadata.get(condition.key)
-        ok = condition.key in metadata and test(actual)
-        matched = matched and ok
-        if explain:
-            check.conditions.append(
-                ConditionCheck(condition.key, condition.op, condition.value, actual, ok)
-            )
-        elif not matched:
-            return check
+        key = condition.key
+        if key not in metadata or not test(metadata[key]):
+            return False
     for _, condition in rule.aggregates:
-        actual = metadata.get(condition.key)
-        ok = condition.key in metadata and _aggregable(condition, actual)
-        matched = matched and ok
-        if explain:
-            check.conditions.append(
-                ConditionCheck(condition.key, condition.op, condition.value, actual, ok)
-            )
-    if not matched or not apply:
-        return check
+        key = condition.key
+        if key not in metadata or not _aggregable(condition, metadata[key]):
+            return False
     for index, condition in rule.aggregates:
         _record(condition, state, str(index), metadata[condition.key])
     state["count"] += 1
-    check.counted = True
-    check.count = state["count"]
-    return check
+    return True
 
 
 def _aggregable(condition: Condition, actual: Any) -> bool:
@@ -383,28 +404,26 @@ def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """Record as many achievements as the state allows now; return how many."""
     times = 0
-    today = _day(facts.now)
-    while times < MAX_TIMES_PER_EVENT and _blocked(campaign, state, facts) is None:
+    while times < MAX_TIMES_PER_EVENT and (times == 0 or _blocked(campaign, state, facts) is None):
         satisfied = [
             (rule, rule_state)
             for rule, rule_state in zip(campaign.rules, state["rules"], strict=True)
-            if _satisfied(rule, rule_state)
+            if rule_state["count"] >= rule.after and _aggregates_reached(rule, rule_state)
         ]
-        match_all = campaign.spec.trigger.match == "all"
-        if not satisfied or (match_all and len(satisfied) < len(campaign.rules)):
+        if not satisfied or (campaign.match_all and len(satisfied) < len(campaign.rules)):
             break
-        for rule, rule_state in satisfied if match_all else satisfied[:1]:
+        for rule, rule_state in satisfied if campaign.match_all else satisfied[:1]:
             _consume(rule, rule_state)
         state["achieved"] += 1
-        if state["day"] != today:
-            state["day"], state["dayCount"] = today, 0
+        if state["day"] != facts.day:
+            state["day"], state["dayCount"] = facts.day, 0
         state["dayCount"] += 1
         times += 1
     return times
 
 
-def _satisfied(rule: CompiledRule, state: State) -> bool:
-    return state["count"] >= rule.after and all(
+def _aggregates_reached(rule: CompiledRule, state: State) -> bool:
+    return not rule.aggregates or all(
         _aggregate_progress(condition, state, str(index)) >= 1.0
         for index, condition in rule.aggregates
     )
@@ -449,7 +468,7 @@ def progress(campaign: CompiledCampaign, state: State) -> float:
         shares.append(max(0.0, min(1.0, *parts)))  # every part must be reached
     if not shares:
         return 0.0
-    share = sum(shares) / len(shares) if campaign.spec.trigger.match == "all" else max(shares)
+    share = sum(shares) / len(shares) if campaign.match_all else max(shares)
     return round(100.0 * share, 2)
 
 
@@ -468,7 +487,3 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _day(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()

@@ -12,6 +12,7 @@ from typing import Any
 
 from kudos.domain.identity import MergeMode, merge_identifier, normalize_email, normalize_mobile
 from kudos.domain.model import Account
+from kudos.services import rewards
 from kudos.storage import profiles
 from kudos.storage.db import Tx
 from kudos.storage.profiles import ProfileRow
@@ -144,7 +145,7 @@ def _merge(
     winner.attributes = merge_attributes(loser.attributes, winner.attributes)
     winner.email = winner.email or loser.email
     winner.mobile = winner.mobile or loser.mobile
-    # Later capabilities (ledger, badges, progress) combine the loser's rows here too.
+    rewards.combine_profiles(tx, account.id, winner=winner.id, loser=loser.id, now=now)
     profiles.update(tx, winner, now)
     return winner
 

@@ -27,7 +27,6 @@ from kudos.rules.schema import Program, Tier, load_program
 from kudos.storage import programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
-from kudos.storage.profiles import encode
 from kudos.storage.rewards import CustomerTotals, LedgerEntry
 
 StoredEvent = tuple[int, str, dict[str, Any]]  # event id, name, metadata
@@ -81,21 +80,16 @@ def apply_campaigns(
 ) -> None:
     """Evaluate ``events`` for the profile and write every decision (see the module doc)."""
     totals = reward_rows.totals(tx, account_id, profile_id)
-    names = {name for _, name, _ in events}
-    campaign_ids = [c.id for name in names for c in compiled.by_event.get(name, ())]
-    states = reward_rows.progress(tx, account_id, profile_id, campaign_ids)
-    before = {cid: encode(state) for cid, state in states.items()}
     moment = _moment(now)
+    day = now[:10]  # stored times are UTC ISO-8601
     writer = _Decisions(tx, compiled, totals, now=now)
     for event_id, name, metadata in events:
-        facts = Facts(now=moment, tier_order=totals.tier_order)
-        result = evaluate_event(compiled, states, name, metadata, facts)
+        facts = Facts(now=moment, tier_order=totals.tier_order, day=day)
+        result = evaluate_event(compiled, totals.progress, name, metadata, facts)
         for achievement in result.achievements:
             writer.reward(achievement, event_id)
         _track_tiering(compiled.program, totals, name, metadata)
         writer.retier()
-    changed = {cid: s for cid, s in states.items() if encode(s) != before.get(cid)}
-    reward_rows.save_progress(tx, account_id, profile_id, changed, now)
     reward_rows.save_totals(tx, totals, now)
 
 
@@ -235,3 +229,50 @@ def _moment(iso_text: str) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def combine_profiles(tx: Tx, account_id: int, *, winner: int, loser: int, now: str) -> None:
+    """Fold the loser's rewards into the winner's (profile merge), in the caller's transaction.
+
+    Ledger, activities and badges move; balances, earned points, score, spend and counts add
+    up; for a campaign both profiles progressed in, the state further along is kept (more
+    achievements, then more counted events). The tier is recomputed from the combined totals.
+    """
+    reward_rows.move_history(tx, account_id, winner=winner, loser=loser)
+    kept = reward_rows.totals(tx, account_id, winner)
+    gone = reward_rows.totals(tx, account_id, loser)
+    combined = CustomerTotals(
+        account_id,
+        winner,
+        points_balance=kept.points_balance + gone.points_balance,
+        points_earned=kept.points_earned + gone.points_earned,
+        score=kept.score + gone.score,
+        spend=kept.spend + gone.spend,
+        event_count=kept.event_count + gone.event_count,
+        tier_order=kept.tier_order,
+        progress=_merge_progress(kept.progress, gone.progress),
+    )
+    found = programs.current(tx, account_id)
+    if found is not None:
+        compiled = compile_program(load_program(found[1]), found[0])
+        _Decisions(tx, compiled, combined, now=now).retier()
+    reward_rows.save_totals(tx, combined, now)
+    reward_rows.delete_totals(tx, account_id, loser)
+
+
+def _merge_progress(
+    first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    merged = dict(first)
+    for campaign_id, state in second.items():
+        mine = merged.get(campaign_id)
+        if mine is None or _further(state, mine):
+            merged[campaign_id] = state
+    return merged
+
+
+def _further(state: dict[str, Any], other: dict[str, Any]) -> bool:
+    def key(s: dict[str, Any]) -> tuple[int, int]:
+        return s["achieved"], sum(rule["count"] for rule in s["rules"])
+
+    return key(state) > key(other)

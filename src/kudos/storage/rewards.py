@@ -1,13 +1,14 @@
-"""Reward state: per-customer totals, campaign progress, the points ledger, badges, activities.
+"""Reward state: per-customer totals and campaign progress, the ledger, badges, activities.
 
-Totals and progress are upserted at once (a later request of the same batch reads them);
-ledger entries, badges and activities are staged for the batch's bulk inserts.
+A customer's totals and the progress of every campaign live in one row (one read and one
+upsert per rewarded request, however many campaigns it moves), written at once so a later
+request of the same batch reads them; ledger entries, badges and activities are staged for
+the batch's bulk inserts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kudos.storage.db import Tx
@@ -24,6 +25,7 @@ class CustomerTotals:
     spend: float = 0.0
     event_count: int = 0
     tier_order: int | None = None
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign id → state
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class LedgerEntry:
 
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
     row = tx.one(
-        "SELECT points_balance, points_earned, score, spend, event_count, tier_order"
+        "SELECT points_balance, points_earned, score, spend, event_count, tier_order, progress"
         " FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
         (account_id, profile_id),
     )
@@ -57,17 +59,20 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
         spend=float(row[3]),
         event_count=int(row[4]),
         tier_order=None if row[5] is None else int(row[5]),
+        progress=decode_json(row[6]),
     )
 
 
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
-        " score, spend, event_count, tier_order, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " score, spend, event_count, tier_order, progress, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (account_id, profile_id) DO UPDATE SET"
         " points_balance = excluded.points_balance, points_earned = excluded.points_earned,"
         " score = excluded.score, spend = excluded.spend, event_count = excluded.event_count,"
-        " tier_order = excluded.tier_order, updated_at = excluded.updated_at",
+        " tier_order = excluded.tier_order, progress = excluded.progress,"
+        " updated_at = excluded.updated_at",
         (
             found.account_id,
             found.profile_id,
@@ -77,45 +82,10 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
             found.spend,
             found.event_count,
             found.tier_order,
+            encode(found.progress),
             now,
         ),
     )
-
-
-def progress(
-    tx: Tx, account_id: int, profile_id: int, campaign_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Campaign id → progress state, for those of ``campaign_ids`` the customer has."""
-    if not campaign_ids:
-        return {}
-    marks = ", ".join("?" for _ in campaign_ids)
-    rows = tx.all(
-        "SELECT campaign_id, state FROM campaign_progress WHERE account_id = ?"
-        f" AND profile_id = ? AND campaign_id IN ({marks})",
-        (account_id, profile_id, *campaign_ids),
-    )
-    return {row[0]: decode_json(row[1]) for row in rows}
-
-
-def all_progress(tx: Tx, account_id: int, profile_id: int) -> dict[str, dict[str, Any]]:
-    rows = tx.all(
-        "SELECT campaign_id, state FROM campaign_progress WHERE account_id = ? AND profile_id = ?",
-        (account_id, profile_id),
-    )
-    return {row[0]: decode_json(row[1]) for row in rows}
-
-
-def save_progress(
-    tx: Tx, account_id: int, profile_id: int, states: dict[str, dict[str, Any]], now: str
-) -> None:
-    for campaign_id, state in sorted(states.items()):
-        tx.execute(
-            "INSERT INTO campaign_progress (account_id, profile_id, campaign_id, state, achieved,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, profile_id,"
-            " campaign_id) DO UPDATE SET state = excluded.state, achieved = excluded.achieved,"
-            " updated_at = excluded.updated_at",
-            (account_id, profile_id, campaign_id, encode(state), state["achieved"], now),
-        )
 
 
 def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
@@ -189,3 +159,28 @@ def expiring(tx: Tx, account_id: int, profile_id: int, now: str) -> list[tuple[i
         (account_id, profile_id),
     )
     return [(int(row[0]), row[1]) for row in rows]
+
+
+def move_history(tx: Tx, account_id: int, *, winner: int, loser: int) -> None:
+    """Give the loser's ledger, activities and badges to the winner (a badge both hold keeps
+    the winner's date)."""
+    for table in ("ledger", "activities"):
+        tx.execute(
+            f"UPDATE {table} SET profile_id = ? WHERE account_id = ? AND profile_id = ?",
+            (winner, account_id, loser),
+        )
+    tx.execute(
+        "INSERT INTO badges (account_id, profile_id, badge, campaign_id, earned_at)"
+        " SELECT account_id, ?, badge, campaign_id, earned_at FROM badges"
+        " WHERE account_id = ? AND profile_id = ?"
+        " ON CONFLICT (account_id, profile_id, badge) DO NOTHING",
+        (winner, account_id, loser),
+    )
+    tx.execute("DELETE FROM badges WHERE account_id = ? AND profile_id = ?", (account_id, loser))
+
+
+def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
+    tx.execute(
+        "DELETE FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+        (account_id, profile_id),
+    )

@@ -15,18 +15,9 @@ CREATE TABLE customer_rewards (
     spend DOUBLE PRECISION NOT NULL DEFAULT 0,
     event_count BIGINT NOT NULL DEFAULT 0,
     tier_order INTEGER,
+    progress JSONB NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (account_id, profile_id)
-);
-
-CREATE TABLE campaign_progress (
-    account_id BIGINT NOT NULL,
-    profile_id BIGINT NOT NULL,
-    campaign_id TEXT NOT NULL,
-    state JSONB NOT NULL,
-    achieved BIGINT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (account_id, profile_id, campaign_id)
 );
 
 CREATE TABLE ledger (

@@ -15,18 +15,9 @@ CREATE TABLE customer_rewards (
     spend REAL NOT NULL DEFAULT 0,
     event_count INTEGER NOT NULL DEFAULT 0,
     tier_order INTEGER,
+    progress TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (account_id, profile_id)
-) WITHOUT ROWID;
-
-CREATE TABLE campaign_progress (
-    account_id INTEGER NOT NULL,
-    profile_id INTEGER NOT NULL,
-    campaign_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    achieved INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (account_id, profile_id, campaign_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE ledger (
