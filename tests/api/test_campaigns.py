@@ -210,3 +210,63 @@ async def test_merged_profiles_combine_their_rewards_and_tier(
     profile = (await client.get(f"{CUSTOMERS}/web-1", headers=auth)).json()
     assert [b["badge"] for b in profile["badges"]] == ["Reviewer"]
     assert sorted(profile["linkedCustomerIds"]) == ["app-1", "web-1"]
+
+
+PREVIEW = "/api/v4.0/integrations/events/reward-preview"
+
+
+async def test_preview_says_what_events_would_earn_and_why_and_changes_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("c-5", 10))  # welcome is done; 1 point
+    body = {
+        "customerId": "c-5",
+        "events": {
+            "place_order": {"order_amount": 155, "currency": "GBP"},
+            "write_review": None,
+            "unknown_event": {},
+        },
+    }
+    response = await client.post(PREVIEW, json=body, headers=auth)
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    order_event, review_event, unknown = preview["events"]
+    by_id = {c["campaignId"]: c for c in order_event["campaigns"]}
+    assert (by_id["welcome"]["eligible"], by_id["welcome"]["reason"]) == (
+        False,
+        "MaxAchievementsReached",
+    )
+    points = by_id["order-points"]
+    assert (points["eligible"], points["reason"], points["rewardPoints"]) == (
+        True,
+        "NoMatchingConditions",
+        0,
+    )
+    (condition,) = points["explanation"]["rules"][0]["conditions"]
+    assert condition == {
+        "key": "currency",
+        "op": "equals",
+        "expected": "usd,eur",
+        "actual": "GBP",
+        "matched": False,
+    }
+    reviewer = {c["campaignId"]: c for c in review_event["campaigns"]}["reviewer"]
+    assert (reviewer["reason"], reviewer["progress"]["wouldBePercentage"]) == (
+        "ProgressOnly",
+        33.33,
+    )
+    assert (unknown["valid"], unknown["invalidReason"]) == (False, "EventNotFound")
+    assert preview["totalPoints"] == 0
+    assert (await balance(client, auth, "c-5"))["totalEarnedPoints"] == 21  # unchanged
+
+
+async def test_preview_never_creates_a_customer(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = {"customerId": "ghost", "events": {"place_order": {}}}
+    response = await client.post(PREVIEW, json=body, headers=auth)
+    assert (response.status_code, response.json()["code"]) == (404, 4004)
+    missing = await client.post(PREVIEW, json={"customerId": "ghost"}, headers=auth)
+    assert (missing.status_code, missing.json()["code"]) == (400, 3000)
+    assert (await client.get(f"{CUSTOMERS}/ghost", headers=auth)).status_code == 404

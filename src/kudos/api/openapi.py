@@ -146,8 +146,8 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> set[str]:
     if operation.get("security"):
         statuses.add("401")
     parameters = operation.get("parameters", [])
-    if any(parameter["in"] == "path" for parameter in parameters):
-        statuses.add("404")
+    if path.endswith("/reward-preview") or any(p["in"] == "path" for p in parameters):
+        statuses.add("404")  # the customer (named in the path, or the preview's body) is unknown
     if any(parameter["in"] in ("query", "header") for parameter in parameters):
         statuses.add("422")
     return statuses

@@ -218,3 +218,62 @@ class EventCatalog(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class ConditionExplanation(BaseModel):
+    key: str
+    op: str
+    expected: Any
+    actual: Any = Field(description="The event's value for the key (null when absent).")
+    matched: bool
+
+
+class RuleExplanation(BaseModel):
+    event: str
+    counted: bool
+    count: int = Field(description="Matching events counted towards the rule, this one included.")
+    after: int
+    conditions: list[ConditionExplanation]
+
+
+class CampaignExplanation(BaseModel):
+    rules: list[RuleExplanation]
+
+
+class PreviewProgress(BaseModel):
+    currentPercentage: float
+    wouldBePercentage: float
+    completionRewardPoints: int | None
+    completionRewardType: str | None
+
+
+class CampaignPreview(BaseModel):
+    campaignId: str
+    campaignName: str
+    campaignEndDate: str | None
+    eligible: bool
+    reason: str = Field(
+        description="Rewarded, ProgressOnly, NoMatchingConditions, NonPointsReward, or why the"
+        " campaign cannot be won now (NotStarted, Ended, NotInAudience, TierTooLow,"
+        " MaxAchievementsReached, DailyLimitReached)."
+    )
+    rewardType: str | None
+    rewardPoints: int
+    points: int
+    timesAchieved: int
+    progress: PreviewProgress | None
+    explanation: CampaignExplanation
+
+
+class EventPreview(BaseModel):
+    eventName: str
+    valid: bool
+    invalidReason: str | None
+    totalPoints: int
+    campaigns: list[CampaignPreview]
+
+
+class RewardPreview(BaseModel):
+    customerId: str
+    totalPoints: int
+    events: list[EventPreview]
