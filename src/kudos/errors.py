@@ -19,6 +19,7 @@ code, and a test fails when a code exists here that the document does not list.
     │   ├── PayloadTooLarge        3014 (413)
     │   ├── InvalidPayload         3016 (400)
     │   └── ProgramInvalid         3100 (422)
+    ├── InsufficientPoints         9001 (422)
     ├── NotFound                   4004 (404)
     │   ├── CustomerNotFound       4004 (404)
     │   └── AccountNotFound        4004 (404)
@@ -138,6 +139,13 @@ class ProgramInvalid(PayloadError):
 
     def details(self) -> dict[str, Any]:
         return {"problems": self.problems}
+
+
+class InsufficientPoints(KudosError):
+    code = 9001
+    status = 422
+    type = "Transaction Error"
+    default_message = "Insufficient points: the available balance is lower than the debit."
 
 
 class NotFound(KudosError):

@@ -270,3 +270,108 @@ async def test_preview_never_creates_a_customer(
     missing = await client.post(PREVIEW, json={"customerId": "ghost"}, headers=auth)
     assert (missing.status_code, missing.json()["code"]) == (400, 3000)
     assert (await client.get(f"{CUSTOMERS}/ghost", headers=auth)).status_code == 404
+
+
+async def test_points_by_hand_credit_and_debit_but_never_below_the_balance(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await send(client, auth, events_body("c-6"))  # no program: nothing earned
+    url = "/api/kudos/v1/customers/c-6/points"
+    credited = await client.post(url, json={"points": 40, "reason": "goodwill"}, headers=auth)
+    assert credited.status_code == 200, credited.text
+    assert credited.json()["pointsBalance"] == 40
+    refused = await client.post(url, json={"points": -41, "reason": "too much"}, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (422, 9001)
+    debited = await client.post(url, json={"points": -15, "reason": "redeemed"}, headers=auth)
+    assert debited.json() == {
+        "customerId": "c-6",
+        "points": -15,
+        "pointsBalance": 25,
+        "totalEarnedPoints": 40,
+    }
+    assert (await balance(client, auth, "c-6"))["availablePointsBalance"] == 25
+    rows = await runtime.reader.run(
+        lambda tx: tx.all(
+            "SELECT direction, points, remaining, balance_after FROM ledger ORDER BY id"
+        )
+    )
+    assert [tuple(row) for row in rows] == [("+", 40, 25, 40), ("-", 15, 0, 25)]
+
+
+async def test_points_by_hand_need_a_known_customer_and_a_real_amount(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    url = "/api/kudos/v1/customers/nobody/points"
+    unknown = await client.post(url, json={"points": 5, "reason": "x"}, headers=auth)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 4004)
+    await send(client, auth, events_body("c-7"))
+    url = "/api/kudos/v1/customers/c-7/points"
+    zero = await client.post(url, json={"points": 0, "reason": "x"}, headers=auth)
+    assert (zero.status_code, zero.json()["code"]) == (422, 3003)
+    no_secret = await client.post(
+        url, json={"points": 5, "reason": "x"}, headers={"apikey": auth["apikey"]}
+    )
+    assert (no_secret.status_code, no_secret.json()["code"]) == (401, 1001)
+
+
+async def test_the_read_back_endpoints_show_tiers_campaigns_activities_and_transactions(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("c-8", 900))  # 20 + 90 = 110 earned: Silver (+50)
+    await send(client, auth, {"customerId": "c-8", "events": {"write_review": {}}})
+    tiers = (await client.get(f"{CUSTOMERS}/c-8/tier-progress", headers=auth)).json()
+    assert (tiers["current"]["name"], tiers["next"], tiers["progress"]) == ("Silver", None, 160)
+    progress = (await client.get(f"{CUSTOMERS}/c-8/reward-campaigns-progress", headers=auth)).json()
+    by_id = {p["rewardsCampaignId"]: p for p in progress}
+    assert (by_id["welcome"]["achievedCount"], by_id["welcome"]["canAchieve"]) == (1, False)
+    assert (by_id["reviewer"]["completionPercentage"], by_id["reviewer"]["isUnlocked"]) == (
+        33.33,
+        False,
+    )
+    page = (await client.get(f"{CUSTOMERS}/c-8/activities?limit=2", headers=auth)).json()
+    assert [a["activityType"] for a in page["activities"]] == ["TierUpgraded", "CampaignRewarded"]
+    assert page["hasMore"] is True
+    rest = (
+        await client.get(
+            f"{CUSTOMERS}/c-8/activities",
+            params={"startAfter": page["activities"][-1]["activityId"]},
+            headers=auth,
+        )
+    ).json()
+    assert [a["campaignId"] for a in rest["activities"]] == ["welcome"]
+    ledger = (
+        await client.get("/api/v4.0/integrations/transactions?customerId=c-8", headers=auth)
+    ).json()
+    assert [(t["type"], t["points"], t["pointsBalanceAfter"]) for t in ledger["transactions"]] == [
+        ("TierEntry", 50, 160),
+        ("Reward", 90, 110),
+        ("Reward", 20, 20),
+    ]
+    configured = (
+        await client.get(
+            "/api/v4.0/integrations/configurations/reward-campaigns",
+            headers={"apikey": auth["apikey"]},
+        )
+    ).json()
+    assert [c["id"] for c in configured] == ["welcome", "order-points", "reviewer"]
+    tiers_config = (
+        await client.get(
+            "/api/v4.0/integrations/configurations/tiers", headers={"apikey": auth["apikey"]}
+        )
+    ).json()
+    assert [t["name"] for t in tiers_config["tiers"]] == ["Bronze", "Silver"]
+
+
+async def test_read_back_refuses_bad_filters(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await send(client, auth, events_body("c-9"))
+    bad_type = await client.get(f"{CUSTOMERS}/c-9/activities?activityType=Nope", headers=auth)
+    assert (bad_type.status_code, bad_type.json()["code"]) == (422, 3003)
+    bad_limit = await client.get(
+        "/api/v4.0/integrations/transactions?customerId=c-9&limit=0", headers=auth
+    )
+    assert (bad_limit.status_code, bad_limit.json()["code"]) == (422, 3003)
+    unknown = await client.get(f"{CUSTOMERS}/nobody/tier-progress", headers=auth)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 4004)

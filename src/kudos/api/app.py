@@ -21,7 +21,7 @@ from kudos.api import errors as api_errors
 from kudos.api import ingest
 from kudos.api.docs import mount_docs
 from kudos.api.openapi import install_openapi
-from kudos.api.routes import catalog, customers, preview, program
+from kudos.api.routes import catalog, customers, loyalty, preview, program
 from kudos.api.schemas import Health
 from kudos.api.validation import error_from_validation
 from kudos.bootstrap import Runtime
@@ -131,6 +131,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosAp
     for prefix in INTEGRATION_PREFIXES:
         api.include_router(customers.router, prefix=prefix)
         api.include_router(preview.router, prefix=prefix)
+        api.include_router(loyalty.router, prefix=prefix)
     api.include_router(catalog.router, prefix="/api/kudos/v1")
     api.include_router(program.router, prefix="/api/kudos/v1")
 

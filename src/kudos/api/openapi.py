@@ -146,8 +146,11 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> set[str]:
     if operation.get("security"):
         statuses.add("401")
     parameters = operation.get("parameters", [])
-    if path.endswith("/reward-preview") or any(p["in"] == "path" for p in parameters):
-        statuses.add("404")  # the customer (named in the path, or the preview's body) is unknown
+    names_customer = any(p["in"] == "path" or p["name"] == "customerId" for p in parameters)
+    if names_customer or path.endswith("/reward-preview"):
+        statuses.add("404")  # the customer (in the path, the query or the body) is unknown
+    if any(p["in"] == "query" and p.get("required") for p in parameters):
+        statuses.add("400")  # a required query parameter is missing (3000)
     if any(parameter["in"] in ("query", "header") for parameter in parameters):
         statuses.add("422")
     return statuses

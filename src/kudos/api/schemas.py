@@ -277,3 +277,104 @@ class RewardPreview(BaseModel):
     customerId: str
     totalPoints: int
     events: list[EventPreview]
+
+
+class PointsAdjustment(BaseModel):
+    """A manual credit (points > 0) or debit (points < 0)."""
+
+    points: int = Field(description="Non-zero; a debit may not exceed the available balance.")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
+class PointsAdjusted(BaseModel):
+    customerId: str
+    points: int
+    pointsBalance: int
+    totalEarnedPoints: int
+
+
+class TierPublic(BaseModel):
+    order: int
+    name: str
+    minProgress: float
+
+
+class TierConfiguration(TierPublic):
+    entryRewardPoints: int
+
+
+class TiersConfiguration(BaseModel):
+    tieringMethod: str
+    tiers: list[TierConfiguration]
+
+
+class TierProgress(BaseModel):
+    customerId: str
+    current: TierPublic | None
+    next: TierPublic | None
+    progress: float = Field(description="What the tiering method counts (points earned, …).")
+    tieringMethod: str
+
+
+class Activation(BaseModel):
+    startDate: str | None
+    endDate: str | None
+
+
+class Availability(BaseModel):
+    tags: list[str]
+    minTier: int | None
+
+
+class CampaignConfiguration(BaseModel):
+    id: str
+    name: str
+    isRepeatable: bool
+    maxAchievement: int = Field(description="-1: unlimited.")
+    perDay: int | None
+    activation: Activation
+    availability: Availability
+    rewards: dict[str, Any]
+
+
+class CampaignProgress(BaseModel):
+    rewardsCampaignId: str
+    rewardsCampaignName: str
+    isUnlocked: bool
+    completionPercentage: float
+    achievedCount: int
+    canAchieve: bool
+    rewardCampaignConfiguration: CampaignConfiguration
+
+
+class ActivitiesPage(BaseModel):
+    activities: list[dict[str, Any]] = Field(
+        description="Newest first: activityId, activityType, activityDate, customerId,"
+        " campaignId, points, and the activity's own fields (campaignName, tierName, reason…)."
+    )
+    count: int
+    hasMore: bool
+
+
+class Transaction(BaseModel):
+    transactionId: int
+    customerId: str
+    type: str = Field(description="Reward, TierEntry or Manual.")
+    direction: str
+    points: int
+    remainingPoints: int
+    reason: str
+    achievedRewardCampaignId: str | None
+    campaignVersion: int | None
+    eventId: int | None
+    pointsBalanceBefore: int
+    pointsBalanceAfter: int
+    expiryDate: str | None
+    status: str
+    transactionTime: str
+
+
+class TransactionsPage(BaseModel):
+    transactions: list[Transaction]
+    count: int
+    hasMore: bool

@@ -273,7 +273,7 @@ def evaluate_event(
         if state is None:
             state = states[campaign.id] = new_state(campaign)
         check = _explain(campaign, state, name, metadata) if explain else None
-        blocked = _blocked(campaign, state, facts)
+        blocked = blocked_reason(campaign, state, facts)
         counted = False
         if blocked is None:
             for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
@@ -352,7 +352,7 @@ def _conclude(
         check.reason = "ProgressOnly" if counted else "NoMatchingConditions"
 
 
-def _blocked(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:
+def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:
     """Why this customer cannot win the campaign now, or ``None``."""
     if campaign.start is not None and facts.now < campaign.start:
         return "NotStarted"
@@ -404,7 +404,9 @@ def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """Record as many achievements as the state allows now; return how many."""
     times = 0
-    while times < MAX_TIMES_PER_EVENT and (times == 0 or _blocked(campaign, state, facts) is None):
+    while times < MAX_TIMES_PER_EVENT and (
+        times == 0 or blocked_reason(campaign, state, facts) is None
+    ):
         satisfied = [
             (rule, rule_state)
             for rule, rule_state in zip(campaign.rules, state["rules"], strict=True)

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kudos.domain.model import Account, iso, utc_now
+from kudos import errors
+from kudos.domain.model import Account, Credentials, iso, utc_now
 from kudos.domain.payload import EventBatch
-from kudos.rules.engine import CampaignCheck, Facts, evaluate_event
+from kudos.rules.engine import (
+    CampaignCheck,
+    CompiledCampaign,
+    Facts,
+    blocked_reason,
+    evaluate_event,
+    new_state,
+    progress,
+)
+from kudos.rules.schema import Program
+from kudos.services import accounts, identity, rewards
 from kudos.services.customers import find_profile
+from kudos.services.ingest import IngestContext
 from kudos.services.rewards import ProgramCache
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
+from kudos.storage.profiles import decode_json
 
 
 def balance(
@@ -152,3 +166,238 @@ def _campaign_preview(check: CampaignCheck) -> dict[str, Any]:
             ]
         },
     }
+
+
+MAX_ADJUSTMENT = 1_000_000_000
+EMPTY_PROGRAM = Program()
+
+
+@dataclass(slots=True)
+class AdjustPoints:
+    """``POST /api/kudos/v1/customers/{id}/points`` as writer work: a manual credit or debit."""
+
+    context: IngestContext
+    credentials: Credentials
+    customer_id: str
+    points: int
+    reason: str
+    now: str = field(default_factory=utc_now)
+    account: Account | None = None
+
+    def prepare(self, tx: Tx) -> None:
+        if self.points == 0 or abs(self.points) > MAX_ADJUSTMENT:
+            raise errors.InvalidValue(
+                f"Invalid value: 'points' must be a non-zero whole number of at most"
+                f" {MAX_ADJUSTMENT:,} either way."
+            )
+        self.account = accounts.authenticate(tx, self.context.keyring, self.credentials)
+
+    def lock_keys(self) -> list[str]:
+        assert self.account is not None
+        return identity.lock_key(self.account, self.customer_id, email=None, mobile=None)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        assert self.account is not None
+        profile = find_profile(tx, self.account, self.customer_id)
+        totals = rewards.adjust_points(
+            tx,
+            self.context.programs.get(tx, self.account.id),
+            account_id=self.account.id,
+            profile_id=profile.id,
+            points=self.points,
+            reason=self.reason,
+            now=self.now,
+        )
+        return {
+            "customerId": self.customer_id,
+            "points": self.points,
+            "pointsBalance": totals.points_balance,
+            "totalEarnedPoints": totals.points_earned,
+        }
+
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+ACTIVITY_TYPES = ("CampaignRewarded", "TierUpgraded", "TierDowngraded", "Manual")
+
+
+def tier_progress(
+    tx: Tx, account: Account, cache: ProgramCache, customer_id: str
+) -> dict[str, Any]:
+    """``GET …/customers/{id}/tier-progress``: the current and next tier, and the progress
+    the tiering method counts."""
+    profile = find_profile(tx, account, customer_id)
+    totals = reward_rows.totals(tx, account.id, profile.id)
+    compiled = cache.get(tx, account.id)
+    tiers = sorted(compiled.program.tiers, key=lambda t: t.order) if compiled else []
+    progress = rewards.tiering_progress(compiled.program, totals) if compiled else 0.0
+    current = next((t for t in tiers if t.order == totals.tier_order), None)
+    upcoming = next((t for t in tiers if t.min_progress > progress), None)
+    return {
+        "customerId": customer_id,
+        "current": _tier(current),
+        "next": _tier(upcoming),
+        "progress": progress,
+        "tieringMethod": compiled.program.tiering.method if compiled else "points",
+    }
+
+
+def _tier(tier: Any) -> dict[str, Any] | None:
+    if tier is None:
+        return None
+    return {"order": tier.order, "name": tier.name, "minProgress": tier.min_progress}
+
+
+def campaigns_progress(
+    tx: Tx, account: Account, cache: ProgramCache, customer_id: str, *, now: str | None = None
+) -> list[dict[str, Any]]:
+    """``GET …/customers/{id}/reward-campaigns-progress``: every campaign of the program in
+    force with how far the customer is and whether they can still win it."""
+    profile = find_profile(tx, account, customer_id)
+    compiled = cache.get(tx, account.id)
+    if compiled is None:
+        return []
+    totals = reward_rows.totals(tx, account.id, profile.id)
+    moment = datetime.fromisoformat((now or utc_now()).replace("Z", "+00:00"))
+    facts = Facts(now=moment, tier_order=totals.tier_order)
+    found = []
+    for campaign in compiled.campaigns:
+        state = totals.progress.get(campaign.id) or new_state(campaign)
+        spec = campaign.spec
+        found.append(
+            {
+                "rewardsCampaignId": spec.id,
+                "rewardsCampaignName": spec.name,
+                "isUnlocked": state["achieved"] > 0,
+                "completionPercentage": progress(campaign, state),
+                "achievedCount": state["achieved"],
+                "canAchieve": blocked_reason(campaign, state, facts) is None,
+                "rewardCampaignConfiguration": campaign_configuration(campaign),
+            }
+        )
+    return found
+
+
+def campaign_configuration(campaign: CompiledCampaign) -> dict[str, Any]:
+    """A campaign as ``GET …/configurations/reward-campaigns`` describes it."""
+    spec = campaign.spec
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "isRepeatable": spec.repeat.max_achievements != 1,
+        "maxAchievement": spec.repeat.max_achievements,
+        "perDay": spec.repeat.per_day,
+        "activation": {
+            "startDate": None if campaign.start is None else iso(campaign.start),
+            "endDate": None if campaign.end is None else iso(campaign.end),
+        },
+        "availability": {"tags": list(spec.audience.tags), "minTier": spec.audience.min_tier},
+        "rewards": spec.reward.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def configured_campaigns(tx: Tx, account: Account, cache: ProgramCache) -> list[dict[str, Any]]:
+    compiled = cache.get(tx, account.id)
+    return [campaign_configuration(c) for c in compiled.campaigns] if compiled else []
+
+
+def configured_tiers(tx: Tx, account: Account, cache: ProgramCache) -> dict[str, Any]:
+    compiled = cache.get(tx, account.id)
+    program = compiled.program if compiled else EMPTY_PROGRAM
+    return {
+        "tieringMethod": program.tiering.method,
+        "tiers": [
+            {**(_tier(t) or {}), "entryRewardPoints": t.entry_reward_points}
+            for t in sorted(program.tiers, key=lambda t: t.order)
+        ],
+    }
+
+
+def activities(
+    tx: Tx,
+    account: Account,
+    customer_id: str,
+    *,
+    activity_type: str | None,
+    start_after: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """``GET …/customers/{id}/activities``: newest first, cursor ``startAfter``."""
+    _check_page(limit)
+    if activity_type is not None and activity_type not in ACTIVITY_TYPES:
+        raise errors.InvalidValue(
+            f"Invalid value: 'activityType' is one of {', '.join(ACTIVITY_TYPES)}."
+        )
+    profile = find_profile(tx, account, customer_id)
+    rows = reward_rows.activities_page(
+        tx, account.id, profile.id, kind=activity_type, before=start_after, limit=limit + 1
+    )
+    return {
+        "activities": [
+            {
+                "activityId": row[0],
+                "activityType": row[1],
+                "activityDate": iso(row[5]),
+                "customerId": customer_id,
+                "campaignId": row[2],
+                "points": row[3],
+                **decode_json(row[4]),
+            }
+            for row in rows[:limit]
+        ],
+        "count": min(len(rows), limit),
+        "hasMore": len(rows) > limit,
+    }
+
+
+def transactions(
+    tx: Tx,
+    account: Account,
+    customer_id: str,
+    *,
+    direction: str | None,
+    start_after: int | None,
+    limit: int,
+    now: str | None = None,
+) -> dict[str, Any]:
+    """``GET …/transactions?customerId=``: the points ledger, newest first."""
+    _check_page(limit)
+    if direction is not None and direction not in ("+", "-"):
+        raise errors.InvalidValue("Invalid value: 'direction' is + or -.")
+    profile = find_profile(tx, account, customer_id)
+    now = now or utc_now()
+    rows = reward_rows.ledger_page(
+        tx, account.id, profile.id, direction=direction, before=start_after, limit=limit + 1
+    )
+    return {
+        "transactions": [_transaction(row, customer_id, now) for row in rows[:limit]],
+        "count": min(len(rows), limit),
+        "hasMore": len(rows) > limit,
+    }
+
+
+def _transaction(row: Any, customer_id: str, now: str) -> dict[str, Any]:
+    expires = None if row[11] is None else iso(row[11])
+    expired = row[2] == "+" and expires is not None and expires <= now and row[4] > 0
+    return {
+        "transactionId": row[0],
+        "customerId": customer_id,
+        "type": row[1],
+        "direction": row[2],
+        "points": row[3],
+        "remainingPoints": row[4],
+        "reason": row[5],
+        "achievedRewardCampaignId": row[6],
+        "campaignVersion": row[7],
+        "eventId": row[8],
+        "pointsBalanceBefore": row[9],
+        "pointsBalanceAfter": row[10],
+        "expiryDate": expires,
+        "status": "Expired" if expired else "Active",
+        "transactionTime": iso(row[12]),
+    }
+
+
+def _check_page(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise errors.InvalidValue(f"Invalid value: 'limit' must be 1 to {MAX_PAGE}.")

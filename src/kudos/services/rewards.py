@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from kudos import errors
 from kudos.rules.engine import (
     Achievement,
     CompiledProgram,
@@ -136,6 +137,38 @@ class _Decisions:
             },
             now=self.now,
         )
+
+    def debit(self, points: int, *, reason: str) -> None:
+        """Take points from the credits that expire first (``InsufficientPoints`` if the
+        available balance is short: nothing is written then)."""
+        self.tx.flush_staged()  # credits staged earlier in this batch must be consumable
+        credits = reward_rows.consumable_credits(self.tx, self.totals, self.now)
+        if sum(remaining for _, remaining in credits) < points:
+            raise errors.InsufficientPoints(
+                f"Insufficient points: {points} requested, fewer available."
+            )
+        left = points
+        for credit_id, remaining in credits:
+            taken = min(left, remaining)
+            reward_rows.consume(self.tx, credit_id, taken)
+            left -= taken
+            if not left:
+                break
+        totals = self.totals
+        entry = LedgerEntry(
+            kind="Manual",
+            direction="-",
+            points=points,
+            reason=reason,
+            campaign_id=None,
+            campaign_version=None,
+            event_id=None,
+            balance_before=totals.points_balance,
+            balance_after=totals.points_balance - points,
+            expires_at=None,
+        )
+        reward_rows.add_ledger_entry(self.tx, totals, entry, self.now)
+        totals.points_balance -= points
 
     def credit(
         self,
@@ -276,3 +309,30 @@ def _further(state: dict[str, Any], other: dict[str, Any]) -> bool:
         return s["achieved"], sum(rule["count"] for rule in s["rules"])
 
     return key(state) > key(other)
+
+
+def adjust_points(
+    tx: Tx,
+    compiled: CompiledProgram | None,
+    *,
+    account_id: int,
+    profile_id: int,
+    points: int,
+    reason: str,
+    now: str,
+) -> CustomerTotals:
+    """Credit (``points`` > 0) or debit (< 0) by hand; a debit may not exceed the available
+    balance. Returns the customer's totals after it."""
+    totals = reward_rows.totals(tx, account_id, profile_id)
+    decisions = _Decisions(tx, compiled or _NO_PROGRAM, totals, now=now)
+    if points > 0:
+        decisions.credit(points, kind="Manual", reason=reason)
+        decisions.retier()
+    else:
+        decisions.debit(-points, reason=reason)
+    reward_rows.log_activity(tx, totals, "Manual", points=points, data={"reason": reason}, now=now)
+    reward_rows.save_totals(tx, totals, now)
+    return totals
+
+
+_NO_PROGRAM = compile_program(Program(), version=0)

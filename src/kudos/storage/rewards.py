@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kudos.storage.db import Tx
+from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
 
 
@@ -184,3 +184,71 @@ def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
         "DELETE FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
         (account_id, profile_id),
     )
+
+
+def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[int, int]]:
+    """``(ledger id, remaining)`` of the credits still spendable, soonest expiry first (those
+    that never expire last)."""
+    rows = tx.all(
+        "SELECT id, remaining FROM ledger WHERE account_id = ? AND profile_id = ?"
+        " AND direction = '+' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)"
+        " ORDER BY expires_at IS NULL, expires_at, id",
+        (owner.account_id, owner.profile_id, now),
+    )
+    return [(int(row[0]), int(row[1])) for row in rows]
+
+
+def consume(tx: Tx, credit_id: int, points: int) -> None:
+    tx.execute("UPDATE ledger SET remaining = remaining - ? WHERE id = ?", (points, credit_id))
+
+
+def activities_page(
+    tx: Tx,
+    account_id: int,
+    profile_id: int,
+    *,
+    kind: str | None,
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """Newest first: ``(id, type, campaign_id, points, data, created_at)``."""
+    sql = (
+        "SELECT id, type, campaign_id, points, data, created_at FROM activities"
+        " WHERE account_id = ? AND profile_id = ?"
+    )
+    params: list[Any] = [account_id, profile_id]
+    if kind is not None:
+        sql += " AND type = ?"
+        params.append(kind)
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    params.append(limit)
+    return tx.all(sql + " ORDER BY id DESC LIMIT ?", params)
+
+
+def ledger_page(
+    tx: Tx,
+    account_id: int,
+    profile_id: int,
+    *,
+    direction: str | None,
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """Newest first: ``(id, kind, direction, points, remaining, reason, campaign_id,
+    campaign_version, event_id, balance_before, balance_after, expires_at, created_at)``."""
+    sql = (
+        "SELECT id, kind, direction, points, remaining, reason, campaign_id, campaign_version,"
+        " event_id, balance_before, balance_after, expires_at, created_at FROM ledger"
+        " WHERE account_id = ? AND profile_id = ?"
+    )
+    params: list[Any] = [account_id, profile_id]
+    if direction is not None:
+        sql += " AND direction = ?"
+        params.append(direction)
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    params.append(limit)
+    return tx.all(sql + " ORDER BY id DESC LIMIT ?", params)

@@ -1,14 +1,15 @@
-"""kudos management API: the account's program (campaigns, tiers, points expiry)."""
+"""kudos management API: the account's program, and points credited or debited by hand."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Path
 
 from kudos.api.deps import RuntimeDep, SecretKeyAuth, read
-from kudos.api.schemas import ProgramVersion
-from kudos.services import program
+from kudos.api.schemas import PointsAdjusted, PointsAdjustment, ProgramVersion
+from kudos.domain.payload import MAX_ID_LENGTH
+from kudos.services import loyalty, program
 
 router = APIRouter(tags=["management"])
 
@@ -28,5 +29,29 @@ async def put_program(
     """Validate and apply a new version; an invalid document is refused whole (3100) and the
     program in force stays."""
     work = program.ApplyProgram(context=runtime.context, credentials=credentials, document=document)
+    result: dict[str, Any] = await runtime.writer.submit(work)
+    return result
+
+
+@router.post(
+    "/customers/{customerId}/points",
+    response_model=PointsAdjusted,
+    summary="Credit or debit points by hand",
+)
+async def adjust_points(
+    customerId: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    body: PointsAdjustment,
+    runtime: RuntimeDep,
+    credentials: SecretKeyAuth,
+) -> dict[str, Any]:
+    """Positive points credit (kind Manual, expiring like earned points); negative points
+    debit the credits that expire first, never beyond the available balance (9001)."""
+    work = loyalty.AdjustPoints(
+        context=runtime.context,
+        credentials=credentials,
+        customer_id=customerId,
+        points=body.points,
+        reason=body.reason,
+    )
     result: dict[str, Any] = await runtime.writer.submit(work)
     return result
