@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kudos.config import Settings
+from kudos.domain.model import utc_now
 from kudos.domain.ratelimit import RateLimiter
-from kudos.services import accounts, maintenance
+from kudos.services import accounts, maintenance, rewards
 from kudos.services.ingest import IngestContext, IngestHooks
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
@@ -20,6 +21,7 @@ from kudos.storage.writer import Writer, build_writer
 log = logging.getLogger("kudos")
 T = TypeVar("T")
 HOUSEKEEPING_SECONDS = 3600
+EXPIRY_SECONDS = 60
 
 
 def build_database(settings: Settings) -> Database:
@@ -75,14 +77,21 @@ class Runtime:
         log.info("kudos ready on %s", self.db.describe())
 
     async def _keep_house(self) -> None:
-        """Hourly: purge idempotency keys past their 24-hour window."""
+        """Every minute: record expired points; hourly: purge idempotency keys past their
+        24-hour window."""
+        rounds = 0
         while True:
             try:
-                purged = await self.writer.submit(maintenance.purge_expired_idempotency_keys())
-                log.info("purged %d expired idempotency keys", purged)
+                expired = await self.writer.submit(rewards.ExpirePoints(now=utc_now()))
+                if expired:
+                    log.info("expired %d point credits", expired)
+                if rounds % (HOUSEKEEPING_SECONDS // EXPIRY_SECONDS) == 0:
+                    purged = await self.writer.submit(maintenance.purge_expired_idempotency_keys())
+                    log.info("purged %d expired idempotency keys", purged)
             except Exception:
-                log.exception("housekeeping failed; next try in an hour")
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+                log.exception("housekeeping failed; next try in %d s", EXPIRY_SECONDS)
+            rounds += 1
+            await asyncio.sleep(EXPIRY_SECONDS)
 
     async def stop(self) -> None:
         """Commit everything queued, then close the connections."""

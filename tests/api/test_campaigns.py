@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from kudos.bootstrap import Runtime
+from kudos.services import loyalty, rewards
+from kudos.services.accounts import named as account_named
 from tests.conftest import configure_account, events_body
 
 EVENTS = "/api/v4.0/integrations/events"
@@ -375,3 +378,32 @@ async def test_read_back_refuses_bad_filters(
     assert (bad_limit.status_code, bad_limit.json()["code"]) == (422, 3003)
     unknown = await client.get(f"{CUSTOMERS}/nobody/tier-progress", headers=auth)
     assert (unknown.status_code, unknown.json()["code"]) == (404, 4004)
+
+
+async def test_expired_points_leave_the_balance_and_the_worker_records_them(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await apply(client, auth, shop_program(pointsExpiryDays=1))
+    await send(client, auth, order("c-10", 50))  # 20 + 5, expiring in a day
+    url = "/api/kudos/v1/customers/c-10/points"
+    await client.post(url, json={"points": -5, "reason": "spent"}, headers=auth)
+    later = iso_in(days=2)
+    balance_later = await runtime.reader.run(
+        lambda tx: loyalty.balance(tx, account_named(tx, "shop"), "c-10", now=later)
+    )
+    assert (balance_later["availablePointsBalance"], balance_later["totalEarnedPoints"]) == (
+        0,
+        25,
+    )
+    assert await runtime.writer.submit(rewards.ExpirePoints(now=later)) == 2
+    assert await runtime.writer.submit(rewards.ExpirePoints(now=later)) == 0  # done once
+    rows = await runtime.reader.run(
+        lambda tx: tx.all("SELECT kind, direction, points, balance_after FROM ledger ORDER BY id")
+    )
+    assert [tuple(row) for row in rows][-1] == ("Expiry", "-", 20, 0)
+    assert (await balance(client, auth, "c-10"))["totalPointsBalance"] == 0
+
+
+def iso_in(*, days: int) -> str:
+    moment = datetime.now(UTC) + timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -62,3 +62,8 @@ def merge_identifier(mode: MergeMode, *, email: str | None, mobile: str | None) 
     if mode == "mobile":
         return normalize_mobile(mobile)
     return None
+
+
+def customer_lock_key(account_id: int, customer_id: str) -> str:
+    """The key writers serialize on for one customerId (PostgreSQL advisory locks)."""
+    return f"customer:{account_id}:{customer_id}"

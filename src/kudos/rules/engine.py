@@ -266,12 +266,13 @@ def evaluate_event(
     *,
     explain: bool = False,
 ) -> Evaluation:
-    """Advance ``states`` (campaign id → state, created as needed) for one event."""
+    """Advance ``states`` (campaign id → state, added once a campaign progresses) for one
+    event."""
     result = Evaluation()
     for campaign in compiled.by_event.get(name, ()):
         state = states.get(campaign.id)
         if state is None:
-            state = states[campaign.id] = new_state(campaign)
+            state = new_state(campaign)
         check = _explain(campaign, state, name, metadata) if explain else None
         blocked = blocked_reason(campaign, state, facts)
         counted = False
@@ -281,6 +282,8 @@ def evaluate_event(
                     counted = True
         times = _achieve(campaign, state, facts) if blocked is None else 0
         points = reward_points(campaign.spec, metadata) * times if times else 0
+        if counted and campaign.id not in states:
+            states[campaign.id] = state
         if times:
             reward = campaign.spec.reward
             result.achievements.append(
@@ -292,6 +295,28 @@ def evaluate_event(
             _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
             result.checks.append(check)
     return result
+
+
+def could_count(compiled: CompiledProgram, name: str, metadata: Mapping[str, Any]) -> bool:
+    """Whether the event meets the conditions of any rule at all (the customer's state aside):
+    when it does not, evaluating it changes nothing and needs no state."""
+    for campaign in compiled.by_event.get(name, ()):
+        for rule in campaign.rules:
+            if rule.event == name and _conditions_hold(rule, metadata):
+                return True
+    return False
+
+
+def _conditions_hold(rule: CompiledRule, metadata: Mapping[str, Any]) -> bool:
+    for condition, test in rule.simple:
+        key = condition.key
+        if key not in metadata or not test(metadata[key]):
+            return False
+    for _, condition in rule.aggregates:
+        key = condition.key
+        if key not in metadata or not _aggregable(condition, metadata[key]):
+            return False
+    return True
 
 
 def _explain(
@@ -372,14 +397,8 @@ def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> st
 
 def _count(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> bool:
     """Count one event for one rule if its conditions hold; record aggregate values."""
-    for condition, test in rule.simple:
-        key = condition.key
-        if key not in metadata or not test(metadata[key]):
-            return False
-    for _, condition in rule.aggregates:
-        key = condition.key
-        if key not in metadata or not _aggregable(condition, metadata[key]):
-            return False
+    if not _conditions_hold(rule, metadata):
+        return False
     for index, condition in rule.aggregates:
         _record(condition, state, str(index), metadata[condition.key])
     state["count"] += 1

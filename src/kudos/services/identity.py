@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kudos.domain.identity import MergeMode, merge_identifier, normalize_email, normalize_mobile
+from kudos.domain.identity import (
+    MergeMode,
+    customer_lock_key,
+    merge_identifier,
+    normalize_email,
+    normalize_mobile,
+)
 from kudos.domain.model import Account
 from kudos.services import rewards
 from kudos.storage import profiles
@@ -22,7 +28,7 @@ def lock_key(
     account: Account, customer_id: str, *, email: str | None, mobile: str | None
 ) -> list[str]:
     """The keys that serialize writers touching this customerId or its identifier."""
-    keys = [f"customer:{account.id}:{customer_id}"]
+    keys = [customer_lock_key(account.id, customer_id)]
     identifier = merge_identifier(account.channel_merging, email=email, mobile=mobile)
     if identifier is not None:
         keys.append(f"identifier:{account.id}:{account.channel_merging}:{identifier}")

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kudos import errors
+from kudos.domain.identity import customer_lock_key
 from kudos.rules.engine import (
     Achievement,
     CompiledProgram,
     Facts,
     compile_program,
+    could_count,
     evaluate_event,
     number,
 )
@@ -79,7 +81,17 @@ def apply_campaigns(
     events: Sequence[StoredEvent],
     now: str,
 ) -> None:
-    """Evaluate ``events`` for the profile and write every decision (see the module doc)."""
+    """Evaluate ``events`` for the profile and write every decision (see the module doc).
+
+    Events that meet no rule's conditions, and that the tiering does not count, cost
+    nothing: the customer's reward state is not even read.
+    """
+    tiering_event = compiled.program.tiering.event if compiled.program.tiers else None
+    if not any(
+        name == tiering_event or could_count(compiled, name, metadata)
+        for _, name, metadata in events
+    ):
+        return
     totals = reward_rows.totals(tx, account_id, profile_id)
     moment = _moment(now)
     day = now[:10]  # stored times are UTC ISO-8601
@@ -336,3 +348,65 @@ def adjust_points(
 
 
 _NO_PROGRAM = compile_program(Program(), version=0)
+
+
+EXPIRY_BATCH = 500
+
+
+@dataclass(slots=True)
+class ExpirePoints:
+    """Writer work: turn credits past their expiry into ``Expiry`` debits (the balance read
+    back already leaves them out; this records it). Returns how many credits expired."""
+
+    now: str
+    _credits: list[tuple[int, int, int, int]] = field(default_factory=list)
+    _keys: list[str] = field(default_factory=list)
+
+    def prepare(self, tx: Tx) -> None:
+        self._credits = reward_rows.expired_credits(tx, self.now, limit=EXPIRY_BATCH)
+        owners = sorted(
+            {(account_id, profile_id) for _, account_id, profile_id, _ in self._credits}
+        )
+        linked = reward_rows.customer_ids_of_profiles(tx, owners)
+        self._keys = [customer_lock_key(account_id, cid) for account_id, cid in linked]
+
+    def lock_keys(self) -> list[str]:
+        """The customers' own keys: their requests wait while their points expire."""
+        return self._keys
+
+    def apply(self, tx: Tx) -> int:
+        # Read again under the customers' locks: a debit may have spent some meanwhile.
+        owners = {(account_id, profile_id) for _, account_id, profile_id, _ in self._credits}
+        current = reward_rows.expired_credits(tx, self.now, limit=EXPIRY_BATCH)
+        self._credits = [c for c in current if (c[1], c[2]) in owners]
+        by_profile: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for credit_id, account_id, profile_id, remaining in self._credits:
+            by_profile.setdefault((account_id, profile_id), []).append((credit_id, remaining))
+        for (account_id, profile_id), credits in sorted(by_profile.items()):
+            _expire(tx, account_id, profile_id, credits, now=self.now)
+        return len(self._credits)
+
+
+def _expire(
+    tx: Tx, account_id: int, profile_id: int, credits: list[tuple[int, int]], *, now: str
+) -> None:
+    totals = reward_rows.totals(tx, account_id, profile_id)
+    points = sum(remaining for _, remaining in credits)
+    for credit_id, remaining in credits:
+        reward_rows.consume(tx, credit_id, remaining)
+    entry = LedgerEntry(
+        kind="Expiry",
+        direction="-",
+        points=points,
+        reason="Points expired",
+        campaign_id=None,
+        campaign_version=None,
+        event_id=None,
+        balance_before=totals.points_balance,
+        balance_after=totals.points_balance - points,
+        expires_at=None,
+    )
+    reward_rows.add_ledger_entry(tx, totals, entry, now)
+    totals.points_balance -= points
+    reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
+    reward_rows.save_totals(tx, totals, now)

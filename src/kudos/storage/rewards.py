@@ -8,6 +8,7 @@ the batch's bulk inserts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,3 +253,27 @@ def ledger_page(
         params.append(before)
     params.append(limit)
     return tx.all(sql + " ORDER BY id DESC LIMIT ?", params)
+
+
+def expired_credits(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int, int]]:
+    """``(ledger id, account, profile, remaining)`` of credits past their expiry with points
+    left, oldest expiry first."""
+    rows = tx.all(
+        "SELECT id, account_id, profile_id, remaining FROM ledger"
+        " WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+        " ORDER BY expires_at, id LIMIT ?",
+        (now, limit),
+    )
+    return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def customer_ids_of_profiles(tx: Tx, profiles: Sequence[tuple[int, int]]) -> list[tuple[int, str]]:
+    """``(account, customerId)`` of every customerId linked to these (account, profile)s."""
+    found: list[tuple[int, str]] = []
+    for account_id, profile_id in profiles:
+        rows = tx.all(
+            "SELECT customer_id FROM customer_ids WHERE account_id = ? AND profile_id = ?",
+            (account_id, profile_id),
+        )
+        found.extend((account_id, row[0]) for row in rows)
+    return found

@@ -38,6 +38,8 @@ CREATE TABLE ledger (
     created_at TEXT NOT NULL
 );
 CREATE INDEX ledger_profile ON ledger (account_id, profile_id, id);
+CREATE INDEX ledger_expiring ON ledger (expires_at)
+    WHERE remaining > 0 AND expires_at IS NOT NULL;
 
 CREATE TABLE badges (
     account_id INTEGER NOT NULL,
