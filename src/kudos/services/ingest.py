@@ -3,9 +3,10 @@
 ``IngestEvents`` runs inside the writer's batch transaction (see ``storage.writer``):
 ``prepare`` authenticates and applies the rate limit, ``lock_keys`` names what must be
 serialized across processes, and ``apply`` writes (its events are staged for the batch's one
-bulk insert). The event catalog and daily rollups are aggregated over the whole batch by
-``IngestHooks`` and written once per batch. Campaign evaluation and webhook outbox rows join
-``apply`` in later issues.
+bulk insert, with ids the batch reserved) and runs the account's campaigns on them
+(``services.rewards``). The event catalog and daily rollups are aggregated over the whole
+batch by ``IngestHooks`` and written once per batch. Webhook outbox rows join ``apply`` in a
+later issue.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, iso, utc_now
@@ -216,9 +216,10 @@ class AdjustPoints:
         }
 
 
+ActivityType = Literal["CampaignRewarded", "TierUpgraded", "TierDowngraded", "Manual", "Expiry"]
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
-ACTIVITY_TYPES = ("CampaignRewarded", "TierUpgraded", "TierDowngraded", "Manual")
+ACTIVITY_TYPES = frozenset(get_args(ActivityType))
 
 
 def tier_progress(
@@ -326,7 +327,7 @@ def activities(
     _check_page(limit)
     if activity_type is not None and activity_type not in ACTIVITY_TYPES:
         raise errors.InvalidValue(
-            f"Invalid value: 'activityType' is one of {', '.join(ACTIVITY_TYPES)}."
+            f"Invalid value: 'activityType' is one of {', '.join(sorted(ACTIVITY_TYPES))}."
         )
     profile = find_profile(tx, account, customer_id)
     rows = reward_rows.activities_page(

@@ -166,21 +166,7 @@ class _Decisions:
             left -= taken
             if not left:
                 break
-        totals = self.totals
-        entry = LedgerEntry(
-            kind="Manual",
-            direction="-",
-            points=points,
-            reason=reason,
-            campaign_id=None,
-            campaign_version=None,
-            event_id=None,
-            balance_before=totals.points_balance,
-            balance_after=totals.points_balance - points,
-            expires_at=None,
-        )
-        reward_rows.add_ledger_entry(self.tx, totals, entry, self.now)
-        totals.points_balance -= points
+        _record_debit(self.tx, self.totals, points, kind="Manual", reason=reason, now=self.now)
 
     def credit(
         self,
@@ -394,11 +380,20 @@ def _expire(
     points = sum(remaining for _, remaining in credits)
     for credit_id, remaining in credits:
         reward_rows.consume(tx, credit_id, remaining)
+    _record_debit(tx, totals, points, kind="Expiry", reason="Points expired", now=now)
+    reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
+    reward_rows.save_totals(tx, totals, now)
+
+
+def _record_debit(
+    tx: Tx, totals: CustomerTotals, points: int, *, kind: str, reason: str, now: str
+) -> None:
+    """The ledger entry of a debit whose points were already taken from the credits."""
     entry = LedgerEntry(
-        kind="Expiry",
+        kind=kind,
         direction="-",
         points=points,
-        reason="Points expired",
+        reason=reason,
         campaign_id=None,
         campaign_version=None,
         event_id=None,
@@ -408,5 +403,3 @@ def _expire(
     )
     reward_rows.add_ledger_entry(tx, totals, entry, now)
     totals.points_balance -= points
-    reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
-    reward_rows.save_totals(tx, totals, now)

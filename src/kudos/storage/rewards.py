@@ -213,19 +213,8 @@ def activities_page(
     limit: int,
 ) -> list[Row]:
     """Newest first: ``(id, type, campaign_id, points, data, created_at)``."""
-    sql = (
-        "SELECT id, type, campaign_id, points, data, created_at FROM activities"
-        " WHERE account_id = ? AND profile_id = ?"
-    )
-    params: list[Any] = [account_id, profile_id]
-    if kind is not None:
-        sql += " AND type = ?"
-        params.append(kind)
-    if before is not None:
-        sql += " AND id < ?"
-        params.append(before)
-    params.append(limit)
-    return tx.all(sql + " ORDER BY id DESC LIMIT ?", params)
+    columns = "id, type, campaign_id, points, data, created_at"
+    return _page(tx, "activities", columns, (account_id, profile_id), {"type": kind}, before, limit)
 
 
 def ledger_page(
@@ -239,15 +228,31 @@ def ledger_page(
 ) -> list[Row]:
     """Newest first: ``(id, kind, direction, points, remaining, reason, campaign_id,
     campaign_version, event_id, balance_before, balance_after, expires_at, created_at)``."""
-    sql = (
-        "SELECT id, kind, direction, points, remaining, reason, campaign_id, campaign_version,"
-        " event_id, balance_before, balance_after, expires_at, created_at FROM ledger"
-        " WHERE account_id = ? AND profile_id = ?"
+    columns = (
+        "id, kind, direction, points, remaining, reason, campaign_id, campaign_version,"
+        " event_id, balance_before, balance_after, expires_at, created_at"
     )
-    params: list[Any] = [account_id, profile_id]
-    if direction is not None:
-        sql += " AND direction = ?"
-        params.append(direction)
+    owner = (account_id, profile_id)
+    return _page(tx, "ledger", columns, owner, {"direction": direction}, before, limit)
+
+
+def _page(
+    tx: Tx,
+    table: str,
+    columns: str,
+    owner: tuple[int, int],
+    filters: dict[str, Any],
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """A customer's rows of ``table``, newest first, below the ``before`` id, with the
+    ``filters`` that are not ``None`` (column → value)."""
+    sql = f"SELECT {columns} FROM {table} WHERE account_id = ? AND profile_id = ?"
+    params: list[Any] = list(owner)
+    for column, value in filters.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
     if before is not None:
         sql += " AND id < ?"
         params.append(before)

@@ -66,8 +66,7 @@ async def activities(
     credentials: SecretKeyAuth,
     limit: Limit = loyalty.DEFAULT_PAGE,
     startAfter: StartAfter = None,
-    activityType: Literal["CampaignRewarded", "TierUpgraded", "TierDowngraded", "Manual"]
-    | None = None,
+    activityType: loyalty.ActivityType | None = None,
 ) -> Any:
     """Newest first; ``startAfter`` takes the last ``activityId`` of the previous page."""
     return await read(
