@@ -74,7 +74,7 @@ class CompiledProgram:
         return next((c for c in self.campaigns if c.id == campaign_id), None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every event, and a frozen __init__ is slower
 class Facts:
     """What evaluation needs to know of the customer besides their progress."""
 
@@ -85,7 +85,7 @@ class Facts:
 
     def __post_init__(self) -> None:
         if not self.day:
-            object.__setattr__(self, "day", self.now.astimezone(UTC).date().isoformat())
+            self.day = self.now.astimezone(UTC).date().isoformat()
 
 
 @dataclass(slots=True)
@@ -272,6 +272,8 @@ def evaluate_event(
     for campaign in compiled.by_event.get(name, ()):
         state = states.get(campaign.id)
         if state is None:
+            if not explain and not _any_rule_holds(campaign, name, metadata):
+                continue  # no progress to record, and nothing to achieve without any
             state = new_state(campaign)
         check = _explain(campaign, state, name, metadata) if explain else None
         blocked = blocked_reason(campaign, state, facts)
@@ -300,11 +302,11 @@ def evaluate_event(
 def could_count(compiled: CompiledProgram, name: str, metadata: Mapping[str, Any]) -> bool:
     """Whether the event meets the conditions of any rule at all (the customer's state aside):
     when it does not, evaluating it changes nothing and needs no state."""
-    for campaign in compiled.by_event.get(name, ()):
-        for rule in campaign.rules:
-            if rule.event == name and _conditions_hold(rule, metadata):
-                return True
-    return False
+    return any(_any_rule_holds(c, name, metadata) for c in compiled.by_event.get(name, ()))
+
+
+def _any_rule_holds(campaign: CompiledCampaign, name: str, metadata: Mapping[str, Any]) -> bool:
+    return any(rule.event == name and _conditions_hold(rule, metadata) for rule in campaign.rules)
 
 
 def _conditions_hold(rule: CompiledRule, metadata: Mapping[str, Any]) -> bool:

@@ -10,6 +10,7 @@ activity log. Everything commits with the events or not at all, and a retried re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,8 +115,13 @@ class _Decisions:
         self.compiled = compiled
         self.totals = totals
         self.now = now
-        days = compiled.program.points_expiry_days
-        self.expires_at = None if days is None else _iso(_moment(now) + timedelta(days=days))
+        self._expires_at: str | bool | None = False  # computed on the first credit
+
+    @functools.cached_property
+    def expires_at(self) -> str | None:
+        """When a credit made now expires (the program's ``pointsExpiryDays``)."""
+        days = self.compiled.program.points_expiry_days
+        return None if days is None else _iso(_moment(self.now) + timedelta(days=days))
 
     def reward(self, achievement: Achievement, event_id: int) -> None:
         campaign = achievement.campaign.spec

@@ -18,6 +18,7 @@ Row = tuple[Any, ...]
 
 # Bound parameters per multi-row statement (SQLite allows 32,766; PostgreSQL 65,535).
 MAX_VARIABLES = 30_000
+MAX_CHUNK_ROWS = 256
 # Facts a single writer keeps in memory (customerId → profile id), about 100 bytes each.
 MAX_REMEMBERED = 200_000
 
@@ -166,7 +167,13 @@ class Tx:
         return rows
 
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run ``sql`` for every row: one multi-row statement per chunk for ``VALUES (…)``."""
+        """Run ``sql`` for every row: multi-row statements for ``VALUES (…)``.
+
+        The rows go in chunks whose sizes are powers of two (at most ``MAX_CHUNK_ROWS``), so a
+        statement has one of a few shapes: the drivers' caches of prepared statements stay
+        small and warm. One statement per distinct row count cost hundreds of megabytes of
+        prepared statements once batches of many sizes had been seen.
+        """
         rows = list(rows)
         head, values, tail = sql.partition(" VALUES ")
         if not values or not rows:
@@ -174,11 +181,14 @@ class Tx:
             return
         group, _, rest = tail.partition(")")
         group += ")"
-        chunk = max(1, MAX_VARIABLES // max(1, group.count("?")))
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            text = f"{head} VALUES {', '.join([group] * len(part))}{rest}"
+        largest = min(MAX_CHUNK_ROWS, max(1, MAX_VARIABLES // max(1, group.count("?"))))
+        start = 0
+        while start < len(rows):
+            size = min(largest, 1 << ((len(rows) - start).bit_length() - 1))
+            part = rows[start : start + size]
+            text = f"{head} VALUES {', '.join([group] * size)}{rest}"
             self.conn.execute(self.db.sql(text), [value for row in part for value in row])
+            start += size
 
     def recall(self, key: Any) -> Any:
         """A fact remembered by an earlier (committed) or this transaction, or ``None``."""

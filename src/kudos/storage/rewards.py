@@ -29,7 +29,7 @@ class CustomerTotals:
     progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign id → state
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: several per rewarded request, and frozen inits are slower
 class LedgerEntry:
     kind: str  # Reward | TierEntry | Manual | Expiry
     direction: str  # "+" credit, "-" debit
