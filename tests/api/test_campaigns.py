@@ -149,16 +149,33 @@ async def test_points_badges_and_tiers_follow_the_events(
     assert [b["badge"] for b in profile["badges"]] == ["Reviewer"]
 
 
-async def test_a_capped_campaign_rewards_once_under_concurrency(
+async def test_a_campaign_capped_at_n_rewards_n_times_under_concurrency(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    program = shop_program(campaigns=[shop_program()["campaigns"][0]])
-    await apply(client, auth, program)
+    capped = {
+        "id": "three-orders",
+        "name": "First three orders",
+        "trigger": {"rules": [{"event": "place_order"}]},
+        "repeat": {"maxAchievements": 3},
+        "reward": {"points": 7},
+    }
+    await apply(client, auth, shop_program(campaigns=[shop_program()["campaigns"][0], capped]))
     responses = await asyncio.gather(
         *(client.post(EVENTS, json=order("c-2", 5), headers=auth) for _ in range(50))
     )
     assert {r.status_code for r in responses} == {200}
-    assert (await balance(client, auth, "c-2"))["totalEarnedPoints"] == 20
+    assert (await balance(client, auth, "c-2"))["totalEarnedPoints"] == 20 + 3 * 7
+    ledger = (
+        await client.get(
+            "/api/v4.0/integrations/transactions?customerId=c-2&limit=200", headers=auth
+        )
+    ).json()
+    assert sorted(t["achievedRewardCampaignId"] for t in ledger["transactions"]) == [
+        "three-orders",
+        "three-orders",
+        "three-orders",
+        "welcome",
+    ]
 
 
 async def test_an_idempotent_retry_is_not_rewarded_twice(
