@@ -433,7 +433,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    parser.add_argument("--rounds", type=int, default=3, help="measured runs per target")
+    parser.add_argument("--rounds", type=int, default=5, help="measured runs per target")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
