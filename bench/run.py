@@ -406,7 +406,8 @@ def verdicts(results: list[Result]) -> list[str]:
         lines.append(
             _verdict(
                 share >= TARGET_CAMPAIGNS,
-                f"SQLite with 20 campaigns at {share:.2f} of the rate without"
+                f"SQLite with {rewarded.name.removeprefix('kudos sqlite + ')} at {share:.2f}"
+                " of the rate without"
                 f" (target ≥ {TARGET_CAMPAIGNS})",
             )
         )
@@ -451,6 +452,9 @@ def main() -> int:
         default=1_000_000,
         help="events to store on SQLite before reading its RSS",
     )
+    parser.add_argument(
+        "--program", type=Path, default=CAMPAIGNS, help="the campaigns target's program"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -481,9 +485,9 @@ def run_targets(
         results.append(run_kudos("kudos sqlite", url, echo, args, work, workers=1, fill=True))
     if "campaigns" in wanted:
         url = f"sqlite:///{work}/campaigns.db"
-        name = "kudos sqlite + 20 campaigns"
+        name = f"kudos sqlite + {args.program.stem}"
         results.append(
-            run_kudos(name, url, echo, args, work, workers=1, fill=False, program=CAMPAIGNS)
+            run_kudos(name, url, echo, args, work, workers=1, fill=False, program=args.program)
         )
     if "postgres" in wanted:
         reason = postgres_reachable(args.pg_url)
