@@ -70,9 +70,6 @@ class CompiledProgram:
     campaigns: tuple[CompiledCampaign, ...]
     by_event: Mapping[str, tuple[CompiledCampaign, ...]]
 
-    def campaign(self, campaign_id: str) -> CompiledCampaign | None:
-        return next((c for c in self.campaigns if c.id == campaign_id), None)
-
 
 @dataclass(slots=True)  # not frozen: built for every event, and a frozen __init__ is slower
 class Facts:
@@ -132,7 +129,6 @@ class CampaignCheck:
 @dataclass(slots=True)
 class Evaluation:
     achievements: list[Achievement] = field(default_factory=list)
-    progressed: list[str] = field(default_factory=list)
     checks: list[CampaignCheck] = field(default_factory=list)
 
 
@@ -291,8 +287,6 @@ def evaluate_event(
             result.achievements.append(
                 Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
             )
-        elif counted:
-            result.progressed.append(campaign.id)
         if check is not None:
             _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
             result.checks.append(check)

@@ -129,6 +129,10 @@ class Program(Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
+EMPTY_PROGRAM = Program()
+"""What an account runs before it applies a program: nothing."""
+
+
 def load_program(document: Any) -> Program:
     """Validate a decoded program document; ``ProgramInvalid`` lists every problem.
 

@@ -92,6 +92,7 @@ class IngestEvents:
             return IngestOutcome(replayed=True, profile_id=None)
         batch = self.batch
         profile_id = self._profile_id(tx, account)
+        stored = self._stored_events()
         event_rows.append(
             tx,
             [
@@ -104,10 +105,10 @@ class IngestEvents:
                     encode(metadata),
                     self.received_at,
                 )
-                for event_id, name, metadata in self._stored_events()
+                for event_id, name, metadata in stored
             ],
         )
-        self._run_campaigns(tx, account, profile_id)
+        self._run_campaigns(tx, account, profile_id, stored)
         if self.idempotency_key is not None:
             assert self.body_hash is not None  # the API sets both together
             idempotency.remember(
@@ -115,25 +116,25 @@ class IngestEvents:
             )
         return IngestOutcome(replayed=False, profile_id=profile_id)
 
-    def _stored_events(self) -> list[tuple[int, str, dict[str, Any]]]:
+    def _stored_events(self) -> list[rewards.StoredEvent]:
         """``(event id, name, metadata)`` of each event, with the ids the batch reserved."""
         pairs = zip(self.event_ids, self.batch.events, strict=True)
         return [(event_id, name, metadata) for event_id, (name, metadata) in pairs]
 
-    def _run_campaigns(self, tx: Tx, account: Account, profile_id: int) -> None:
+    def _run_campaigns(
+        self, tx: Tx, account: Account, profile_id: int, stored: list[rewards.StoredEvent]
+    ) -> None:
         """Evaluate the account's program on these events, in this transaction."""
         compiled = self.context.programs.get(tx, account.id)
-        names = [name for name, _ in self.batch.events]
-        if compiled is None or not rewards.concerns(compiled, names):
-            return
-        rewards.apply_campaigns(
-            tx,
-            compiled,
-            account_id=account.id,
-            profile_id=profile_id,
-            events=self._stored_events(),
-            now=self.received_at,
-        )
+        if compiled is not None:
+            rewards.apply_campaigns(
+                tx,
+                compiled,
+                account_id=account.id,
+                profile_id=profile_id,
+                events=stored,
+                now=self.received_at,
+            )
 
     def _profile_id(self, tx: Tx, account: Account) -> int:
         """The sender's profile: created, linked or merged; v2's playerAttributes merged in."""

@@ -19,7 +19,7 @@ from kudos.rules.engine import (
     new_state,
     progress,
 )
-from kudos.rules.schema import Program
+from kudos.rules.schema import EMPTY_PROGRAM
 from kudos.services import accounts, identity, rewards
 from kudos.services.customers import find_profile
 from kudos.services.ingest import IngestContext
@@ -43,7 +43,7 @@ def balance(
     now = now or utc_now()
     expired = 0
     upcoming: list[tuple[str, int]] = []
-    for remaining, expires_at in reward_rows.expiring(tx, account.id, profile.id, now):
+    for remaining, expires_at in reward_rows.expiring(tx, account.id, profile.id):
         moment = iso(expires_at)
         if moment <= now:
             expired += remaining
@@ -169,7 +169,6 @@ def _campaign_preview(check: CampaignCheck) -> dict[str, Any]:
 
 
 MAX_ADJUSTMENT = 1_000_000_000
-EMPTY_PROGRAM = Program()
 
 
 @dataclass(slots=True)

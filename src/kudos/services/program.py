@@ -16,13 +16,11 @@ import yaml
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, utc_now
-from kudos.rules.schema import Program, load_program
+from kudos.rules.schema import EMPTY_PROGRAM, load_program
 from kudos.services import accounts
 from kudos.services.ingest import IngestContext
 from kudos.storage import programs
 from kudos.storage.db import Tx
-
-EMPTY = Program()
 
 
 def read_document(path: Path) -> Any:
@@ -49,7 +47,7 @@ def get_program(tx: Tx, account: Account) -> dict[str, Any]:
     """The program in force with its version (version 0: none applied yet, nothing runs)."""
     found = programs.current(tx, account.id)
     if found is None:
-        return {"version": 0, "createdAt": None, "program": EMPTY.document()}
+        return {"version": 0, "createdAt": None, "program": EMPTY_PROGRAM.document()}
     version, document, created_at = found
     return {"version": version, "createdAt": created_at, "program": document}
 

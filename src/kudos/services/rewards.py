@@ -1,8 +1,8 @@
 """Campaigns at ingest: evaluate a request's events and apply the decisions in its transaction.
 
 ``apply_campaigns`` runs inside ``IngestEvents.apply`` (so inside the writer's batch
-transaction, after identity resolution). It loads the customer's reward totals and the
-progress of the campaigns the events can touch, runs the pure engine (``rules.engine``) event
+transaction, after identity resolution). It loads the customer's one row of totals and
+campaign progress, runs the pure engine (``rules.engine``) event
 by event, and writes what it decided: ledger credits, badges, progress, tier changes and the
 activity log. Everything commits with the events or not at all, and a retried request
 (idempotency key) never gets here twice.
@@ -27,8 +27,8 @@ from kudos.rules.engine import (
     evaluate_event,
     number,
 )
-from kudos.rules.schema import Program, Tier, load_program
-from kudos.storage import programs
+from kudos.rules.schema import EMPTY_PROGRAM, Program, Tier, load_program
+from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 from kudos.storage.rewards import CustomerTotals, LedgerEntry
@@ -57,20 +57,16 @@ class ProgramCache:
             return None
         compiled = self._compiled.get(account_id)
         if compiled is None or compiled.version != version:
-            found = programs.current(tx, account_id)
-            assert found is not None  # the version came from the same table
-            compiled = compile_program(load_program(found[1]), found[0])
+            compiled = load_compiled(tx, account_id)
+            assert compiled is not None  # the version came from the same table
             self._compiled[account_id] = compiled
         return compiled
 
 
-def concerns(compiled: CompiledProgram, names: Sequence[str]) -> bool:
-    """Whether any of these event names can move a campaign or the tiering."""
-    tiering = compiled.program.tiering
-    return any(
-        name in compiled.by_event or (tiering.event == name and bool(compiled.program.tiers))
-        for name in names
-    )
+def load_compiled(tx: Tx, account_id: int) -> CompiledProgram | None:
+    """The program in force, read and compiled now (``None`` before the first apply)."""
+    found = programs.current(tx, account_id)
+    return None if found is None else compile_program(load_program(found[1]), found[0])
 
 
 def apply_campaigns(
@@ -84,8 +80,8 @@ def apply_campaigns(
 ) -> None:
     """Evaluate ``events`` for the profile and write every decision (see the module doc).
 
-    Events that meet no rule's conditions, and that the tiering does not count, cost
-    nothing: the customer's reward state is not even read.
+    Events that no rule mentions or whose conditions none holds, and that the tiering does
+    not count, cost nothing: the customer's reward state is not even read.
     """
     tiering_event = compiled.program.tiering.event if compiled.program.tiers else None
     if not any(
@@ -172,7 +168,7 @@ class _Decisions:
             left -= taken
             if not left:
                 break
-        _record_debit(self.tx, self.totals, points, kind="Manual", reason=reason, now=self.now)
+        _record(self.tx, self.totals, -points, kind="Manual", reason=reason, now=self.now)
 
     def credit(
         self,
@@ -183,22 +179,19 @@ class _Decisions:
         campaign_id: str | None = None,
         event_id: int | None = None,
     ) -> None:
-        totals = self.totals
-        entry = LedgerEntry(
+        _record(
+            self.tx,
+            self.totals,
+            points,
             kind=kind,
-            direction="+",
-            points=points,
             reason=reason,
+            now=self.now,
             campaign_id=campaign_id,
             campaign_version=self.compiled.version if campaign_id else None,
             event_id=event_id,
-            balance_before=totals.points_balance,
-            balance_after=totals.points_balance + points,
             expires_at=self.expires_at,
         )
-        reward_rows.add_ledger_entry(self.tx, totals, entry, self.now)
-        totals.points_balance += points
-        totals.points_earned += points
+        self.totals.points_earned += points
 
     def retier(self) -> None:
         """Move the customer to the tier their progress reaches; an entry reward may move
@@ -289,9 +282,8 @@ def combine_profiles(tx: Tx, account_id: int, *, winner: int, loser: int, now: s
         tier_order=kept.tier_order,
         progress=_merge_progress(kept.progress, gone.progress),
     )
-    found = programs.current(tx, account_id)
-    if found is not None:
-        compiled = compile_program(load_program(found[1]), found[0])
+    compiled = load_compiled(tx, account_id)  # merges are rare: no cache needed
+    if compiled is not None:
         _Decisions(tx, compiled, combined, now=now).retier()
     reward_rows.save_totals(tx, combined, now)
     reward_rows.delete_totals(tx, account_id, loser)
@@ -339,7 +331,7 @@ def adjust_points(
     return totals
 
 
-_NO_PROGRAM = compile_program(Program(), version=0)
+_NO_PROGRAM = compile_program(EMPTY_PROGRAM, version=0)
 
 
 EXPIRY_BATCH = 500
@@ -359,8 +351,11 @@ class ExpirePoints:
         owners = sorted(
             {(account_id, profile_id) for _, account_id, profile_id, _ in self._credits}
         )
-        linked = reward_rows.customer_ids_of_profiles(tx, owners)
-        self._keys = [customer_lock_key(account_id, cid) for account_id, cid in linked]
+        self._keys = [
+            customer_lock_key(account_id, customer_id)
+            for account_id, profile_id in owners
+            for customer_id in profiles.customer_ids_of(tx, account_id, profile_id)
+        ]
 
     def lock_keys(self) -> list[str]:
         """The customers' own keys: their requests wait while their points expire."""
@@ -386,26 +381,37 @@ def _expire(
     points = sum(remaining for _, remaining in credits)
     for credit_id, remaining in credits:
         reward_rows.consume(tx, credit_id, remaining)
-    _record_debit(tx, totals, points, kind="Expiry", reason="Points expired", now=now)
+    _record(tx, totals, -points, kind="Expiry", reason="Points expired", now=now)
     reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
     reward_rows.save_totals(tx, totals, now)
 
 
-def _record_debit(
-    tx: Tx, totals: CustomerTotals, points: int, *, kind: str, reason: str, now: str
+def _record(
+    tx: Tx,
+    totals: CustomerTotals,
+    change: int,
+    *,
+    kind: str,
+    reason: str,
+    now: str,
+    campaign_id: str | None = None,
+    campaign_version: int | None = None,
+    event_id: int | None = None,
+    expires_at: str | None = None,
 ) -> None:
-    """The ledger entry of a debit whose points were already taken from the credits."""
+    """Stage the ledger entry of a credit (``change`` > 0) or a debit (< 0, whose points were
+    already taken from the credits) and move the balance."""
     entry = LedgerEntry(
         kind=kind,
-        direction="-",
-        points=points,
+        direction="+" if change > 0 else "-",
+        points=abs(change),
         reason=reason,
-        campaign_id=None,
-        campaign_version=None,
-        event_id=None,
+        campaign_id=campaign_id,
+        campaign_version=campaign_version,
+        event_id=event_id,
         balance_before=totals.points_balance,
-        balance_after=totals.points_balance - points,
-        expires_at=None,
+        balance_after=totals.points_balance + change,
+        expires_at=expires_at,
     )
     reward_rows.add_ledger_entry(tx, totals, entry, now)
-    totals.points_balance -= points
+    totals.points_balance += change

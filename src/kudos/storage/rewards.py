@@ -8,7 +8,6 @@ the batch's bulk inserts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +150,7 @@ def badges_of(tx: Tx, account_id: int, profile_id: int) -> list[tuple[str, str, 
     return [(row[0], row[1], row[2]) for row in rows]
 
 
-def expiring(tx: Tx, account_id: int, profile_id: int, now: str) -> list[tuple[int, Any]]:
+def expiring(tx: Tx, account_id: int, profile_id: int) -> list[tuple[int, Any]]:
     """``(remaining, expires_at)`` of credits with points left, soonest expiry first."""
     rows = tx.all(
         "SELECT remaining, expires_at FROM ledger WHERE account_id = ? AND profile_id = ?"
@@ -270,15 +269,3 @@ def expired_credits(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int
         (now, limit),
     )
     return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
-
-
-def customer_ids_of_profiles(tx: Tx, profiles: Sequence[tuple[int, int]]) -> list[tuple[int, str]]:
-    """``(account, customerId)`` of every customerId linked to these (account, profile)s."""
-    found: list[tuple[int, str]] = []
-    for account_id, profile_id in profiles:
-        rows = tx.all(
-            "SELECT customer_id FROM customer_ids WHERE account_id = ? AND profile_id = ?",
-            (account_id, profile_id),
-        )
-        found.extend((account_id, row[0]) for row in rows)
-    return found
