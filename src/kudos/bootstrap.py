@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+import httpx
 
 from kudos.config import Settings
 from kudos.domain.model import utc_now
@@ -16,7 +20,8 @@ from kudos.services.ingest import IngestContext, IngestHooks
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
 from kudos.storage.reader import Reader
-from kudos.storage.writer import Writer, build_writer
+from kudos.storage.writer import NoHooks, Writer, build_writer
+from kudos.webhooks.worker import Worker
 
 log = logging.getLogger("kudos")
 T = TypeVar("T")
@@ -47,6 +52,7 @@ class Runtime:
     reader: Reader
     created_default: KeyPair | None = field(default=None, repr=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
+    _webhooks: tuple[Worker, asyncio.Task[None]] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -73,7 +79,11 @@ class Runtime:
             )
         self.db.start_serving()
         self.writer.start()
-        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
+        loop = asyncio.get_running_loop()
+        self._housekeeping = loop.create_task(self._keep_house())
+        if runs_worker_in_process(self.settings, self.db):
+            worker = build_worker(self.settings, self.writer, self.context.keyring)
+            self._webhooks = (worker, loop.create_task(worker.run(), name="kudos-webhooks"))
         log.info("kudos ready on %s", self.db.describe())
 
     async def _keep_house(self) -> None:
@@ -97,9 +107,62 @@ class Runtime:
         """Commit everything queued, then close the connections."""
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        if self._webhooks is not None:
+            worker, task = self._webhooks
+            worker.stop()
+            await task  # the attempts in flight are recorded before the writer stops
+            await worker.client.aclose()
         await self.writer.stop()
         self.reader.close()
         self.db.stop_serving()
+
+
+def runs_worker_in_process(settings: Settings, db: Database) -> bool:
+    """``auto``: the server delivers webhooks itself on SQLite (one process owns the file);
+    on PostgreSQL, ``kudos worker`` processes do."""
+    if settings.webhook_worker == "auto":
+        return db.dialect == "sqlite"
+    return settings.webhook_worker == "on"
+
+
+def build_worker(
+    settings: Settings,
+    writer: Writer,
+    keyring: Keyring,
+    *,
+    client: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Worker:
+    """The webhook worker, on ``writer``, with the settings' delivery policy."""
+    rules = settings.webhook_policy()
+    return Worker(
+        writer=writer,
+        keyring=keyring,
+        client=client or httpx.AsyncClient(limits=httpx.Limits(max_connections=rules.concurrency)),
+        rules=rules,
+        clock=clock or time.time,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """``kudos worker``: deliver webhooks until SIGTERM or SIGINT, then finish the attempts
+    in flight (a message whose attempt is cut short is retried once its lease ends)."""
+    db = build_database(settings)
+    writer = build_writer(
+        db, NoHooks(), max_batch=settings.writer_max_batch, max_queue=settings.writer_max_queue
+    )
+    writer.start()
+    worker = build_worker(settings, writer, build_keyring(settings))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    log.info("webhook worker started on %s", db.describe())
+    try:
+        await worker.run()
+    finally:
+        await worker.client.aclose()
+        await writer.stop()
+        log.info("webhook worker stopped")
 
 
 def run_in_transaction(db: Database, fn: Callable[[Tx], T]) -> T:

@@ -1,4 +1,5 @@
-"""The ``kudos`` command: serve, migrate, accounts. Thin: it parses, calls services, prints."""
+"""The ``kudos`` command: serve, migrate, accounts, program (webhooks and worker:
+``cli_webhooks``). Thin: it parses, calls services, prints."""
 
 from __future__ import annotations
 
@@ -6,53 +7,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
-from kudos import errors
+from kudos import cli_webhooks, errors
 from kudos.bootstrap import build_database, build_keyring, run_in_transaction
-from kudos.config import Settings
+from kudos.cli_support import db_option, in_transaction, settings_from
 from kudos.rules.schema import load_program
 from kudos.services import accounts, program
 from kudos.services.security import KeyPair
-from kudos.storage.db import Tx
-
-T = TypeVar("T")
-
-db_option = click.option(
-    "--db",
-    "database_url",
-    envvar="KUDOS_DATABASE_URL",
-    default=None,
-    help="sqlite:///path/file.db or postgresql://… (default sqlite:///./kudos.db).",
-)
-
-
-def _settings(database_url: str | None, **overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if database_url:
-        values["database_url"] = database_url
-    return Settings(**values)
-
-
-def _in_transaction(
-    settings: Settings,
-    fn: Callable[[Tx], T],
-    *,
-    passthrough: tuple[type[errors.KudosError], ...] = (),
-) -> T:
-    db = build_database(settings)
-    if db.dialect == "sqlite":
-        db.migrate()
-    try:
-        return run_in_transaction(db, fn)
-    except passthrough:
-        raise
-    except errors.KudosError as exc:
-        raise click.ClickException(exc.message) from None
 
 
 def _print_keys(name: str, pair: KeyPair, *, as_json: bool) -> None:
@@ -92,7 +57,7 @@ def serve(
     """Start the API server (SQLite migrates itself; PostgreSQL needs `kudos migrate`)."""
     import uvicorn
 
-    settings = _settings(database_url, host=host, port=port, workers=workers)
+    settings = settings_from(database_url, host=host, port=port, workers=workers)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -140,7 +105,7 @@ def serve(
 @db_option
 def migrate(database_url: str | None) -> None:
     """Apply pending schema migrations."""
-    db = build_database(_settings(database_url))
+    db = build_database(settings_from(database_url))
     applied = db.migrate()
     click.echo(f"applied migrations {applied}" if applied else "the schema is up to date")
 
@@ -156,9 +121,9 @@ def accounts_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {name, apiKey, secretKey} as JSON.")
 def accounts_create(name: str, database_url: str | None, as_json: bool) -> None:
     """Create an account and print its keys (the secret key is shown only once)."""
-    settings = _settings(database_url)
+    settings = settings_from(database_url)
     keyring = build_keyring(settings)
-    pair = _in_transaction(settings, lambda tx: accounts.create(tx, keyring, name))
+    pair = in_transaction(settings, lambda tx: accounts.create(tx, keyring, name))
     _print_keys(name.strip(), pair, as_json=as_json)
 
 
@@ -167,7 +132,7 @@ def accounts_create(name: str, database_url: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def accounts_list(database_url: str | None, as_json: bool) -> None:
     """List accounts with their settings (never their keys)."""
-    rows = _in_transaction(_settings(database_url), accounts.list_accounts)
+    rows = in_transaction(settings_from(database_url), accounts.list_accounts)
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows]))
         return
@@ -188,9 +153,9 @@ def accounts_list(database_url: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {name, apiKey, secretKey} as JSON.")
 def accounts_rotate(name: str, database_url: str | None, as_json: bool) -> None:
     """Replace an account's keys; the old ones stop working at once."""
-    settings = _settings(database_url)
+    settings = settings_from(database_url)
     keyring = build_keyring(settings)
-    pair = _in_transaction(settings, lambda tx: accounts.rotate_keys(tx, keyring, name))
+    pair = in_transaction(settings, lambda tx: accounts.rotate_keys(tx, keyring, name))
     _print_keys(name, pair, as_json=as_json)
 
 
@@ -211,8 +176,8 @@ def accounts_set(
 ) -> None:
     """Change an account's channel merging, high-security mode or rate limit."""
     security = None if high_security is None else high_security == "on"
-    account = _in_transaction(
-        _settings(database_url),
+    account = in_transaction(
+        settings_from(database_url),
         lambda tx: accounts.configure(
             tx, name, channel_merging=channel_merging, high_security=security, rate_limit=rate_limit
         ),
@@ -261,8 +226,8 @@ def program_apply(path: str, account_name: str, database_url: str | None, as_jso
     """Apply a program file as the account's next version (an invalid one changes nothing)."""
     document = _load_file(path)
     try:
-        applied = _in_transaction(
-            _settings(database_url),
+        applied = in_transaction(
+            settings_from(database_url),
             lambda tx: program.apply_program(tx, accounts.named(tx, account_name), document),
             passthrough=(errors.ProgramInvalid,),
         )
@@ -279,12 +244,15 @@ def program_apply(path: str, account_name: str, database_url: str | None, as_jso
 @db_option
 def program_show(account_name: str, database_url: str | None) -> None:
     """Print the program in force, with its version, as JSON."""
-    shown = _in_transaction(
-        _settings(database_url),
+    shown = in_transaction(
+        settings_from(database_url),
         lambda tx: program.get_program(tx, accounts.named(tx, account_name)),
     )
     click.echo(json.dumps(shown, indent=2))
 
+
+main.add_command(cli_webhooks.webhooks_group)
+main.add_command(cli_webhooks.worker)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,8 +7,10 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kudos.webhooks import policy
 
 DEFAULT_DATABASE_URL = "sqlite:///./kudos.db"
 MAX_BODY_BYTES = 1024 * 1024
@@ -33,6 +35,40 @@ class Settings(BaseSettings):
     writer_max_queue: int = 20_000
     read_threads: int = 4
     log_level: str = "info"
+    # Webhooks (docs/webhooks.md). Delays between attempts: the first attempt is immediate,
+    # then one retry per delay (about three days in all), then the message is a dead letter.
+    webhook_retry_schedule: str = "5s,1m,5m,30m,2h,6h,12h,24h,24h"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_concurrency: int = Field(default=64, ge=1)
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
+    # An endpoint that has not answered 2xx for this long is disabled (and says why).
+    webhook_disable_after: str = "5d"
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # auto: inside `kudos serve` on SQLite; PostgreSQL runs `kudos worker` processes instead.
+    webhook_worker: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        policy.parse_schedule(value)
+        return value
+
+    @field_validator("webhook_disable_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        policy.parse_duration(value)
+        return value
+
+    def webhook_policy(self) -> policy.Policy:
+        """The webhook delivery policy these settings describe."""
+        return policy.Policy(
+            schedule=policy.parse_schedule(self.webhook_retry_schedule),
+            timeout=self.webhook_timeout_seconds,
+            concurrency=self.webhook_concurrency,
+            per_endpoint=self.webhook_concurrency_per_endpoint,
+            disable_after=policy.parse_duration(self.webhook_disable_after),
+            poll=self.webhook_poll_seconds,
+        )
 
     def resolved_server_key(self) -> str:
         """Return the server key, creating the key file on first use when none is configured."""

@@ -22,7 +22,9 @@ code, and a test fails when a code exists here that the document does not list.
     ├── InsufficientPoints         9001 (422)
     ├── NotFound                   4004 (404)
     │   ├── CustomerNotFound       4004 (404)
-    │   └── AccountNotFound        4004 (404)
+    │   ├── AccountNotFound        4004 (404)
+    │   ├── WebhookNotFound        4004 (404)
+    │   └── MessageNotFound        4004 (404)
     ├── MethodNotAllowed           4005 (405)
     ├── InternalError              5000 (500)
     └── Unavailable                5003 (503, Retry-After)
@@ -161,6 +163,14 @@ class CustomerNotFound(NotFound):
 
 class AccountNotFound(NotFound):
     default_message = "Account not found."
+
+
+class WebhookNotFound(NotFound):
+    default_message = "Webhook endpoint not found."
+
+
+class MessageNotFound(NotFound):
+    default_message = "Webhook message not found."
 
 
 class MethodNotAllowed(KudosError):

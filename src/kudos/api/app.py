@@ -21,7 +21,7 @@ from kudos.api import errors as api_errors
 from kudos.api import ingest
 from kudos.api.docs import mount_docs
 from kudos.api.openapi import install_openapi
-from kudos.api.routes import catalog, customers, loyalty, preview, program
+from kudos.api.routes import catalog, customers, loyalty, preview, program, webhooks
 from kudos.api.schemas import Health
 from kudos.api.validation import error_from_validation
 from kudos.bootstrap import Runtime
@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosAp
         api.include_router(loyalty.router, prefix=prefix)
     api.include_router(catalog.router, prefix="/api/kudos/v1")
     api.include_router(program.router, prefix="/api/kudos/v1")
+    api.include_router(webhooks.router, prefix="/api/kudos/v1")
 
     @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -378,3 +378,80 @@ class TransactionsPage(BaseModel):
     transactions: list[Transaction]
     count: int
     hasMore: bool
+
+
+class WebhookCreate(BaseModel):
+    """A new endpoint: where to POST, and which topics."""
+
+    url: str = Field(description="An absolute http(s) URL.")
+    topics: list[str] = Field(description="Topics to receive (see docs/webhooks.md).")
+
+
+class WebhookUpdate(BaseModel):
+    """The fields to change; re-activating clears the failure record."""
+
+    url: str | None = None
+    topics: list[str] | None = None
+    active: bool | None = None
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    topics: list[str]
+    active: bool
+    disabledReason: str | None
+    failingSince: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="The signing secret (whsec_…), shown only in this answer.")
+
+
+class WebhookAttempt(BaseModel):
+    id: int
+    messageId: str
+    topic: str
+    attempt: int
+    attemptedAt: str
+    statusCode: int | None
+    latencyMs: int
+    error: str | None
+    outcome: str = Field(description="delivered, pending (a retry is scheduled) or dead.")
+
+
+class WebhookAttemptsPage(BaseModel):
+    items: list[WebhookAttempt]
+    nextBefore: int | None
+
+
+class WebhookMessage(BaseModel):
+    id: int
+    messageId: str
+    topic: str
+    state: str
+    attempts: int
+    nextAttemptAt: str | None
+    lastStatusCode: int | None
+    lastError: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class WebhookMessagesPage(BaseModel):
+    items: list[WebhookMessage]
+    nextBefore: int | None
+
+
+class WebhookRedelivered(BaseModel):
+    messageId: str
+    endpointId: int
+    state: str
+    endpointActive: bool
+
+
+class WebhookReplayed(BaseModel):
+    endpointId: int
+    requeued: int

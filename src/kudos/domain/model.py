@@ -52,6 +52,16 @@ def iso(value: object) -> str:
     return str(value)
 
 
+def iso_at(seconds: float) -> str:
+    """The stored-format timestamp of a Unix time (an injected clock's reading)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch(value: object) -> float:
+    """A stored timestamp as Unix time."""
+    return datetime.fromisoformat(iso(value).replace("Z", "+00:00")).timestamp()
+
+
 def iso_before(now_iso: str, delta: timedelta) -> str:
     """The stored-format timestamp ``delta`` before ``now_iso``."""
     now = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))

@@ -47,8 +47,9 @@ class UpsertCustomer:
             tx, self.account, self.customer_id, email=self.email, mobile=self.mobile, now=self.now
         )
         if self.attributes:
-            profile.attributes = identity.merge_attributes(profile.attributes, self.attributes)
-            profiles.update(tx, profile, self.now)
+            identity.update_attributes(
+                tx, self.account.id, self.customer_id, profile, self.attributes, now=self.now
+            )
         return profile.id
 
 

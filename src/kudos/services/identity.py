@@ -22,6 +22,7 @@ from kudos.services import rewards
 from kudos.storage import profiles
 from kudos.storage.db import Tx
 from kudos.storage.profiles import ProfileRow
+from kudos.webhooks import gameball, outbox
 
 
 def lock_key(
@@ -81,12 +82,18 @@ def resolve(
         profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
         tx.remember((account.id, customer_id), holder.id)
         current = holder
-    elif holder is not None and holder.id != current.id:
-        current = _merge(tx, account, current, holder, identifier=identifier, now=now)
+    merged = holder is not None and holder.id != current.id
+    if merged:
+        assert holder is not None
+        current = _merge(
+            tx, account, current, holder, customer_id=customer_id, identifier=identifier, now=now
+        )
     changed = _set_key(current, mode, identifier)
     changed = _set_contact(current, email=email, mobile=mobile) or changed
     if changed:
         profiles.update(tx, current, now)
+    if changed or merged:
+        gameball.announce_profile(tx, account.id, customer_id, current.id, now=now)
     return current
 
 
@@ -123,6 +130,19 @@ def _create(
     )
     profiles.add_customer_id(tx, account.id, customer_id, row.id, now)
     tx.remember((account.id, customer_id), row.id)
+    outbox.emit(
+        tx,
+        account.id,
+        outbox.CUSTOMER_CREATED,
+        {
+            "customerId": customer_id,
+            "gbCustomerId": row.id,
+            "email": row.email,
+            "mobile": row.mobile,
+            "createdAt": now,
+        },
+        now=now,
+    )
     return row
 
 
@@ -132,6 +152,7 @@ def _merge(
     first: ProfileRow,
     second: ProfileRow,
     *,
+    customer_id: str,
     identifier: str | None,
     now: str,
 ) -> ProfileRow:
@@ -151,9 +172,38 @@ def _merge(
     winner.attributes = merge_attributes(loser.attributes, winner.attributes)
     winner.email = winner.email or loser.email
     winner.mobile = winner.mobile or loser.mobile
-    rewards.combine_profiles(tx, account.id, winner=winner.id, loser=loser.id, now=now)
+    rewards.combine_profiles(
+        tx, account.id, winner=winner.id, loser=loser.id, customer_id=customer_id, now=now
+    )
     profiles.update(tx, winner, now)
+    outbox.emit(
+        tx,
+        account.id,
+        outbox.CUSTOMER_MERGED,
+        {
+            "gbCustomerId": winner.id,
+            "mergedGbCustomerId": loser.id,
+            "movedCustomerIds": moved,
+            "mergedBy": account.channel_merging,
+        },
+        now=now,
+    )
     return winner
+
+
+def update_attributes(
+    tx: Tx,
+    account_id: int,
+    customer_id: str,
+    profile: ProfileRow,
+    attributes: dict[str, Any],
+    *,
+    now: str,
+) -> None:
+    """Merge ``attributes`` into the profile's and save it."""
+    profile.attributes = merge_attributes(profile.attributes, attributes)
+    profiles.update(tx, profile, now)
+    gameball.announce_profile(tx, account_id, customer_id, profile.id, now=now)
 
 
 def merge_attributes(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,8 @@
 serialized across processes, and ``apply`` writes (its events are staged for the batch's one
 bulk insert, with ids the batch reserved) and runs the account's campaigns on them
 (``services.rewards``). The event catalog and daily rollups are aggregated over the whole
-batch by ``IngestHooks`` and written once per batch. Webhook outbox rows join ``apply`` in a
-later issue.
+batch by ``IngestHooks`` and written once per batch. ``apply`` also stages the webhook messages its
+changes cause (``webhooks.outbox``), so they commit with them.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from kudos.services import accounts, identity, rewards
 from kudos.services.maintenance import IDEMPOTENCY_WINDOW
 from kudos.services.security import Keyring
 from kudos.storage import events as event_rows
-from kudos.storage import idempotency, profiles
+from kudos.storage import idempotency
 from kudos.storage.db import Tx
 from kudos.storage.profiles import encode
+from kudos.webhooks import outbox
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -108,6 +109,7 @@ class IngestEvents:
                 for event_id, name, metadata in stored
             ],
         )
+        self._announce(tx, account, profile_id, stored)
         self._run_campaigns(tx, account, profile_id, stored)
         if self.idempotency_key is not None:
             assert self.body_hash is not None  # the API sets both together
@@ -121,6 +123,21 @@ class IngestEvents:
         pairs = zip(self.event_ids, self.batch.events, strict=True)
         return [(event_id, name, metadata) for event_id, (name, metadata) in pairs]
 
+    def _announce(
+        self, tx: Tx, account: Account, profile_id: int, stored: list[rewards.StoredEvent]
+    ) -> None:
+        """``event.received`` for each event, for the endpoints that opted in."""
+        if not outbox.wants(tx, account.id, outbox.EVENT_RECEIVED):
+            return
+        for event_id, name, metadata in stored:
+            data = {
+                "customerId": self.batch.customer_id,
+                "gbCustomerId": profile_id,
+                "event": {"id": event_id, "name": name, "metadata": metadata},
+                "receivedAt": self.received_at,
+            }
+            outbox.emit(tx, account.id, outbox.EVENT_RECEIVED, data, now=self.received_at)
+
     def _run_campaigns(
         self, tx: Tx, account: Account, profile_id: int, stored: list[rewards.StoredEvent]
     ) -> None:
@@ -132,6 +149,7 @@ class IngestEvents:
                 compiled,
                 account_id=account.id,
                 profile_id=profile_id,
+                customer_id=self.batch.customer_id,
                 events=stored,
                 now=self.received_at,
             )
@@ -146,8 +164,9 @@ class IngestEvents:
         profile = identity.resolve(
             tx, account, batch.customer_id, email=batch.email, mobile=batch.mobile, now=now
         )
-        profile.attributes = identity.merge_attributes(profile.attributes, batch.attributes)
-        profiles.update(tx, profile, now)
+        identity.update_attributes(
+            tx, account.id, batch.customer_id, profile, batch.attributes, now=now
+        )
         return profile.id
 
     def _seen_before(self, tx: Tx, account: Account) -> bool:

@@ -203,6 +203,7 @@ class AdjustPoints:
             self.context.programs.get(tx, self.account.id),
             account_id=self.account.id,
             profile_id=profile.id,
+            customer_id=self.customer_id,
             points=self.points,
             reason=self.reason,
             now=self.now,

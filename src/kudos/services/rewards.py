@@ -32,6 +32,7 @@ from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 from kudos.storage.rewards import CustomerTotals, LedgerEntry
+from kudos.webhooks import gameball, outbox
 
 StoredEvent = tuple[int, str, dict[str, Any]]  # event id, name, metadata
 MAX_TIER_STEPS = 20
@@ -75,6 +76,7 @@ def apply_campaigns(
     *,
     account_id: int,
     profile_id: int,
+    customer_id: str,
     events: Sequence[StoredEvent],
     now: str,
 ) -> None:
@@ -92,26 +94,38 @@ def apply_campaigns(
     totals = reward_rows.totals(tx, account_id, profile_id)
     moment = _moment(now)
     day = now[:10]  # stored times are UTC ISO-8601
-    writer = _Decisions(tx, compiled, totals, now=now)
-    for event_id, name, metadata in events:
+    writer = _Decisions(tx, compiled, totals, customer_id=customer_id, now=now)
+    before = (totals.points_balance, totals.tier_order)
+    for event in events:
+        _, name, metadata = event
         facts = Facts(now=moment, tier_order=totals.tier_order, day=day)
         result = evaluate_event(compiled, totals.progress, name, metadata, facts)
         for achievement in result.achievements:
-            writer.reward(achievement, event_id)
+            writer.reward(achievement, event)
         _track_tiering(compiled.program, totals, name, metadata)
         writer.retier()
     reward_rows.save_totals(tx, totals, now)
+    if (totals.points_balance, totals.tier_order) != before:
+        writer.profile_updated()
 
 
 class _Decisions:
     """Writes the engine's decisions for one customer, keeping their totals current."""
 
-    def __init__(self, tx: Tx, compiled: CompiledProgram, totals: CustomerTotals, *, now: str):
+    def __init__(
+        self,
+        tx: Tx,
+        compiled: CompiledProgram,
+        totals: CustomerTotals,
+        *,
+        customer_id: str,
+        now: str,
+    ):
         self.tx = tx
         self.compiled = compiled
         self.totals = totals
+        self.customer_id = customer_id
         self.now = now
-        self._expires_at: str | bool | None = False  # computed on the first credit
 
     @functools.cached_property
     def expires_at(self) -> str | None:
@@ -119,8 +133,9 @@ class _Decisions:
         days = self.compiled.program.points_expiry_days
         return None if days is None else _iso(_moment(self.now) + timedelta(days=days))
 
-    def reward(self, achievement: Achievement, event_id: int) -> None:
+    def reward(self, achievement: Achievement, event: StoredEvent) -> None:
         campaign = achievement.campaign.spec
+        event_id = event[0]
         if achievement.points:
             self.credit(
                 achievement.points,
@@ -150,6 +165,46 @@ class _Decisions:
                 "eventId": event_id,
             },
             now=self.now,
+        )
+        self._announce_reward(achievement, event)
+
+    def _announce_reward(self, achievement: Achievement, event: StoredEvent) -> None:
+        """``campaign.rewarded``, and the campaign's notification if it has one."""
+        campaign = achievement.campaign.spec
+        account_id = self.totals.account_id
+        event_id, name, metadata = event
+        data = {
+            **self._customer(),
+            "campaignId": campaign.id,
+            "campaignName": campaign.name,
+            "campaignVersion": self.compiled.version,
+            "points": achievement.points,
+            "score": achievement.score,
+            "badge": achievement.badge,
+            "timesAchieved": achievement.times,
+            "event": {"id": event_id, "name": name, "metadata": metadata},
+        }
+        outbox.emit(self.tx, account_id, outbox.CAMPAIGN_REWARDED, data, now=self.now)
+        notice = campaign.notification
+        if notice is not None and outbox.wants(self.tx, account_id, outbox.NOTIFICATION_PUSH):
+            payload = gameball.notification_push(
+                self.tx,
+                account_id,
+                customer_id=self.customer_id,
+                profile_id=self.totals.profile_id,
+                title=notice.title,
+                body=notice.body,
+                now=self.now,
+            )
+            outbox.emit(self.tx, account_id, outbox.NOTIFICATION_PUSH, payload, now=self.now)
+
+    def _customer(self) -> dict[str, Any]:
+        return {"customerId": self.customer_id, "gbCustomerId": self.totals.profile_id}
+
+    def profile_updated(self) -> None:
+        """Gameball's ``customer.profile.updated`` (call after the totals are saved)."""
+        gameball.announce_profile(
+            self.tx, self.totals.account_id, self.customer_id, self.totals.profile_id, now=self.now
         )
 
     def debit(self, points: int, *, reason: str) -> None:
@@ -219,8 +274,21 @@ class _Decisions:
                 },
                 now=self.now,
             )
+            self._announce_tier(target, current, upgraded=upgraded)
             if upgraded and target is not None and target.entry_reward_points:
                 self.credit(target.entry_reward_points, kind="TierEntry", reason=target.name)
+
+    def _announce_tier(self, target: Tier | None, previous: int | None, *, upgraded: bool) -> None:
+        names = {tier.order: tier.name for tier in self.compiled.program.tiers}
+        data = {
+            **self._customer(),
+            "direction": "upgraded" if upgraded else "downgraded",
+            "tier": None if target is None else {"order": target.order, "name": target.name},
+            "previousTier": None
+            if previous is None
+            else {"order": previous, "name": names.get(previous)},
+        }
+        outbox.emit(self.tx, self.totals.account_id, outbox.TIER_CHANGED, data, now=self.now)
 
 
 def tiering_progress(program: Program, totals: CustomerTotals) -> float:
@@ -261,7 +329,9 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def combine_profiles(tx: Tx, account_id: int, *, winner: int, loser: int, now: str) -> None:
+def combine_profiles(
+    tx: Tx, account_id: int, *, winner: int, loser: int, customer_id: str, now: str
+) -> None:
     """Fold the loser's rewards into the winner's (profile merge), in the caller's transaction.
 
     Ledger, activities and badges move; balances, earned points, score, spend and counts add
@@ -284,7 +354,7 @@ def combine_profiles(tx: Tx, account_id: int, *, winner: int, loser: int, now: s
     )
     compiled = load_compiled(tx, account_id)  # merges are rare: no cache needed
     if compiled is not None:
-        _Decisions(tx, compiled, combined, now=now).retier()
+        _Decisions(tx, compiled, combined, customer_id=customer_id, now=now).retier()
     reward_rows.save_totals(tx, combined, now)
     reward_rows.delete_totals(tx, account_id, loser)
 
@@ -313,6 +383,7 @@ def adjust_points(
     *,
     account_id: int,
     profile_id: int,
+    customer_id: str,
     points: int,
     reason: str,
     now: str,
@@ -320,7 +391,7 @@ def adjust_points(
     """Credit (``points`` > 0) or debit (< 0) by hand; a debit may not exceed the available
     balance. Returns the customer's totals after it."""
     totals = reward_rows.totals(tx, account_id, profile_id)
-    decisions = _Decisions(tx, compiled or _NO_PROGRAM, totals, now=now)
+    decisions = _Decisions(tx, compiled or _NO_PROGRAM, totals, customer_id=customer_id, now=now)
     if points > 0:
         decisions.credit(points, kind="Manual", reason=reason)
         decisions.retier()
@@ -328,6 +399,7 @@ def adjust_points(
         decisions.debit(-points, reason=reason)
     reward_rows.log_activity(tx, totals, "Manual", points=points, data={"reason": reason}, now=now)
     reward_rows.save_totals(tx, totals, now)
+    decisions.profile_updated()
     return totals
 
 
@@ -384,6 +456,18 @@ def _expire(
     _record(tx, totals, -points, kind="Expiry", reason="Points expired", now=now)
     reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
     reward_rows.save_totals(tx, totals, now)
+    if outbox.wants(tx, account_id, outbox.POINTS_EXPIRED) or outbox.wants(
+        tx, account_id, outbox.PROFILE_UPDATED
+    ):
+        customer_id = profiles.customer_ids_of(tx, account_id, profile_id)[0]
+        data = {
+            "customerId": customer_id,
+            "gbCustomerId": profile_id,
+            "points": points,
+            "pointsBalance": totals.points_balance,
+        }
+        outbox.emit(tx, account_id, outbox.POINTS_EXPIRED, data, now=now)
+        gameball.announce_profile(tx, account_id, customer_id, profile_id, now=now)
 
 
 def _record(

@@ -84,3 +84,8 @@ def update_settings(
         "UPDATE accounts SET channel_merging = ?, high_security = ?, rate_limit = ? WHERE id = ?",
         (channel_merging, high_security, rate_limit, account_id),
     )
+
+
+def name_of(tx: Tx, account_id: int) -> str:
+    row = tx.one("SELECT name FROM accounts WHERE id = ?", (account_id,))
+    return "" if row is None else str(row[0])

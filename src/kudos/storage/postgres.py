@@ -23,7 +23,11 @@ _PLACEHOLDER = re.compile(r"\?")
 
 class PostgresDatabase(Database):
     dialect = "postgres"
-    template_fields: ClassVar[dict[str, str]] = {"now": "now()", "timestamp": "TIMESTAMPTZ"}
+    template_fields: ClassVar[dict[str, str]] = {
+        "now": "now()",
+        "timestamp": "TIMESTAMPTZ",
+        "skip_locked": "FOR UPDATE SKIP LOCKED",
+    }
     concurrent_writers = True
     retryable_errors = (
         pg_errors.DeadlockDetected,

@@ -27,6 +27,7 @@ class SQLiteDatabase(Database):
     template_fields: ClassVar[dict[str, str]] = {
         "now": "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         "timestamp": "TEXT",
+        "skip_locked": "",  # one writer: nothing to skip
     }
 
     def __init__(

@@ -64,6 +64,25 @@ class Work(Protocol):
         rolled back) when its batch is retried."""
 
 
+class Call:
+    """A function of the transaction as work: nothing to authenticate, no lock keys (row
+    locks, e.g. ``FOR UPDATE SKIP LOCKED``, serialize what it touches)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Tx], Any]) -> None:
+        self.fn = fn
+
+    def prepare(self, tx: Tx) -> None:
+        pass
+
+    def lock_keys(self) -> list[str]:
+        return []
+
+    def apply(self, tx: Tx) -> Any:
+        return self.fn(tx)
+
+
 class BatchHooks(Protocol):
     """Aggregation across a batch (catalog counters, rollups): one write per batch."""
 
@@ -71,6 +90,22 @@ class BatchHooks(Protocol):
     def prefetch(self, tx: Tx, works: list[Any]) -> None: ...
     def item_applied(self, work: Any) -> None: ...
     def flush(self, tx: Tx) -> None: ...
+
+
+class NoHooks:
+    """Hooks for a writer that runs no ingestion (the webhook worker's)."""
+
+    def begin(self) -> None:
+        pass
+
+    def prefetch(self, tx: Tx, works: list[Any]) -> None:
+        pass
+
+    def item_applied(self, work: Any) -> None:
+        pass
+
+    def flush(self, tx: Tx) -> None:
+        pass
 
 
 class _Item:

@@ -1,0 +1,80 @@
+"""Payloads of Gameball's two webhook topics, in Gameball's v4 shapes.
+
+``customer.profile.updated`` carries the profile's contact data, tier and points;
+``customer.notification.push`` the notification a campaign configured. Both name the account
+(``client_id``, kudos' account name), the customerId and the profile (``gb_customer_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kudos.storage import accounts as account_rows
+from kudos.storage import profiles, programs
+from kudos.storage import rewards as reward_rows
+from kudos.storage.db import Tx
+from kudos.webhooks import outbox
+
+
+def _envelope(
+    tx: Tx, topic: str, account_id: int, customer_id: str, profile_id: int, now: str
+) -> dict[str, Any]:
+    return {
+        "event": topic,
+        "client_id": account_rows.name_of(tx, account_id),
+        "customer_id": customer_id,
+        "gb_customer_id": profile_id,
+        "created_at": now,
+    }
+
+
+def profile_updated(
+    tx: Tx, account_id: int, *, customer_id: str, profile_id: int, now: str
+) -> dict[str, Any]:
+    """The profile as it stands in this transaction."""
+    profile = profiles.by_customer_id(tx, account_id, customer_id)
+    totals = reward_rows.totals(tx, account_id, profile_id)
+    tier_name = None
+    if totals.tier_order is not None and (found := programs.current(tx, account_id)):
+        names = {tier["order"]: tier["name"] for tier in found[1].get("tiers", [])}
+        tier_name = names.get(totals.tier_order)
+    payload = _envelope(tx, "customer.profile.updated", account_id, customer_id, profile_id, now)
+    payload["data"] = {
+        "email": profile.email if profile else None,
+        "mobile_number": profile.mobile if profile else None,
+        "tier_name": tier_name,
+        "tier_order": totals.tier_order,
+        "referral_code": None,
+        "referral_link": None,
+        "activated_points": totals.points_balance,
+        "pending_points": 0,
+        "total_points": totals.points_balance,
+    }
+    return payload
+
+
+def notification_push(
+    tx: Tx,
+    account_id: int,
+    *,
+    customer_id: str,
+    profile_id: int,
+    title: str,
+    body: str,
+    now: str,
+) -> dict[str, Any]:
+    """One in-app notification (kudos has one language: ``local`` is ``en``)."""
+    payload = _envelope(tx, "customer.notification.push", account_id, customer_id, profile_id, now)
+    payload["data"] = [{"local": "en", "icon": None, "title": title, "body": body}]
+    return payload
+
+
+def announce_profile(
+    tx: Tx, account_id: int, customer_id: str, profile_id: int, *, now: str
+) -> None:
+    """Emit ``customer.profile.updated`` for the profile as it now stands, if subscribed."""
+    if outbox.wants(tx, account_id, outbox.PROFILE_UPDATED):
+        payload = profile_updated(
+            tx, account_id, customer_id=customer_id, profile_id=profile_id, now=now
+        )
+        outbox.emit(tx, account_id, outbox.PROFILE_UPDATED, payload, now=now)

@@ -1,0 +1,206 @@
+"""The webhook worker: claims due messages, delivers them, records every attempt.
+
+Claims and outcomes go through a writer (``storage.writer``), so the worker shares the one
+SQLite writer inside ``kudos serve``, and on PostgreSQL several ``kudos worker`` processes
+claim side by side: ``FOR UPDATE SKIP LOCKED`` gives each message's attempt to one of them.
+
+Isolation: at most ``per_endpoint`` attempts per endpoint are in flight and every attempt has
+a timeout, so a slow or dead endpoint holds a few slots while the others keep flowing; the
+ingest path never waits on the worker at all. ``run_once`` is the whole cycle once, for tests
+with an injected clock; ``run`` loops until ``stop``, then finishes what is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random as random_module
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+
+from kudos.domain.model import epoch, iso_at
+from kudos.services.security import Keyring
+from kudos.storage import webhooks as webhook_rows
+from kudos.storage.db import Tx
+from kudos.storage.webhooks import Claimed
+from kudos.storage.writer import Call, Writer
+from kudos.webhooks import delivery, policy
+from kudos.webhooks.delivery import AttemptResult
+
+log = logging.getLogger("kudos.webhooks")
+CANDIDATES_PER_SLOT = 4
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        keyring: Keyring,
+        client: httpx.AsyncClient,
+        rules: policy.Policy,
+        clock: Callable[[], float] = time.time,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self.writer = writer
+        self.keyring = keyring
+        self.client = client
+        self.rules = rules
+        self.clock = clock
+        self.random = random
+        self._inflight: Counter[int] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Claim what is due now, deliver it and record the outcomes; the attempts made."""
+        claimed = await self._claim(self.rules.concurrency)
+        await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return len(claimed)
+
+    async def run(self) -> None:
+        """Deliver until ``stop``; then wait for the attempts in flight and record them."""
+        while not self._stopping:
+            room = self.rules.concurrency - len(self._tasks)
+            claimed: list[Claimed] = []
+            if room > 0:
+                try:
+                    claimed = await self._claim(room)
+                except Exception:
+                    log.exception("claiming webhook messages failed; next try in a moment")
+            for message in claimed:
+                task = asyncio.create_task(self._deliver(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            if claimed and len(claimed) == room:
+                continue  # more may be due: claim again at once
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.rules.poll)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Stop claiming; ``run`` returns once the attempts in flight are recorded."""
+        self._stopping = True
+        self._wake.set()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()  # a slot is free
+
+    async def _claim(self, room: int) -> list[Claimed]:
+        per_endpoint = self.rules.per_endpoint
+        busy = sorted(e for e, n in self._inflight.items() if n >= per_endpoint)
+        inflight = dict(self._inflight)
+        now = self.clock()
+
+        def claim(tx: Tx) -> list[Claimed]:
+            candidates = webhook_rows.due_candidates(
+                tx, iso_at(now), limit=room * CANDIDATES_PER_SLOT, busy=busy
+            )
+            chosen: list[int] = []
+            taken: Counter[int] = Counter()
+            for row_id, endpoint_id in candidates:
+                if len(chosen) < room and inflight.get(endpoint_id, 0) + taken[endpoint_id] < (
+                    per_endpoint
+                ):
+                    chosen.append(row_id)
+                    taken[endpoint_id] += 1
+            lease_until = iso_at(now + self.rules.lease)
+            return webhook_rows.claim(tx, chosen, now=iso_at(now), lease_until=lease_until)
+
+        claimed: list[Claimed] = await self.writer.submit(Call(claim))
+        for message in claimed:
+            self._inflight[message.endpoint_id] += 1
+        return claimed
+
+    async def _deliver(self, message: Claimed) -> None:
+        try:
+            started = self.clock()
+            result = await delivery.attempt(
+                self.client,
+                message,
+                self.keyring,
+                timestamp=int(started),
+                seconds=self.rules.timeout,
+            )
+            await self._record(message, result, started)
+        except Exception:  # the claim's lease ends and the message is retried
+            log.exception("recording attempt %d of %s failed", message.attempt, message.message_id)
+        finally:
+            self._inflight[message.endpoint_id] -= 1
+            if not self._inflight[message.endpoint_id]:
+                del self._inflight[message.endpoint_id]
+
+    async def _record(self, message: Claimed, result: AttemptResult, started: float) -> None:
+        decision = policy.after_attempt(
+            self.rules, ok=result.ok, retries=message.retries, random=self.random
+        )
+        now = self.clock()
+        retry_at = None if decision.delay is None else iso_at(now + decision.delay)
+
+        def record(tx: Tx) -> bool:
+            kept = webhook_rows.record(
+                tx,
+                message,
+                state=decision.state,
+                retries=decision.retries,
+                next_attempt_at=retry_at,
+                status_code=result.status_code,
+                error=result.error,
+                latency_ms=result.latency_ms,
+                attempted_at=iso_at(started),
+                now=iso_at(now),
+            )
+            if kept:
+                self._track_health(tx, message.endpoint_id, result, now)
+            return kept
+
+        if not await self.writer.submit(Call(record)):
+            log.warning("attempt %d of %s outlived its lease", message.attempt, message.message_id)
+        elif decision.state == "dead":
+            log.warning(
+                "webhook %s to endpoint %d is a dead letter after %d attempts (%s)",
+                message.message_id,
+                message.endpoint_id,
+                message.attempt,
+                result.error,
+            )
+
+    def _track_health(self, tx: Tx, endpoint_id: int, result: AttemptResult, now: float) -> None:
+        """Remember when an endpoint began failing; disable it when it fails for too long."""
+        health = webhook_rows.endpoint_health(tx, endpoint_id)
+        if health is None:
+            return
+        active, failing_since = health
+        if result.ok:
+            if failing_since is not None:
+                webhook_rows.set_health(
+                    tx, endpoint_id, failing_since=None, disabled_reason=None, now=iso_at(now)
+                )
+            return
+        if failing_since is None:
+            webhook_rows.set_health(
+                tx, endpoint_id, failing_since=iso_at(now), disabled_reason=None, now=iso_at(now)
+            )
+        elif active and policy.should_disable(
+            self.rules, failing_since=epoch(failing_since), now=now
+        ):
+            reason = (
+                f"disabled at {iso_at(now)}: no successful delivery since {failing_since}"
+                f" (last error: {result.error})"
+            )
+            webhook_rows.set_health(
+                tx,
+                endpoint_id,
+                failing_since=failing_since,
+                disabled_reason=reason,
+                now=iso_at(now),
+            )
+            log.warning("webhook endpoint %d %s", endpoint_id, reason)
