@@ -91,6 +91,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         server_key=SERVER_KEY,
         server_key_file=tmp_path / "server.key",
         read_threads=2,
+        webhook_worker="off",  # webhook tests drive a worker with their own clock
+        webhook_retry_schedule="1s,2s,4s",
     )
 
 

@@ -97,8 +97,9 @@ def _refuse_body(scope: ingest.Scope) -> errors.KudosError | None:
     length = headers.get(b"content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         return errors.PayloadTooLarge()
-    if not ingest.is_json(headers.get(b"content-type")):
-        return errors.UnsupportedMediaType()
+    empty = length == b"0" or (length is None and b"transfer-encoding" not in headers)
+    if not empty and not ingest.is_json(headers.get(b"content-type")):
+        return errors.UnsupportedMediaType()  # a request without a body needs no type
     return None
 
 

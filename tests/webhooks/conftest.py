@@ -1,0 +1,166 @@
+"""A real local HTTP receiver, an injected clock, and a worker driven by both."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from kudos.bootstrap import Runtime, build_worker
+from kudos.config import Settings
+from kudos.webhooks.worker import Worker
+
+HOLD_LIMIT = 30.0  # a held request is answered after this long at the latest
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers 200 unless told otherwise per path, or holds it."""
+
+    port: int = 0
+    received: list[Delivery] = field(default_factory=list)
+    statuses: dict[str, deque[int]] = field(default_factory=dict)
+    holds: dict[str, threading.Event] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    most_in_flight: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def respond(self, path: str, *statuses: int) -> None:
+        """Answer the next requests to ``path`` with these statuses (then 200)."""
+        self.statuses.setdefault(path, deque()).extend(statuses)
+
+    def hold(self, path: str) -> threading.Event:
+        """Keep requests to ``path`` open until the returned event is set."""
+        self.holds[path] = threading.Event()
+        return self.holds[path]
+
+    def got(self, path: str = "/hook") -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.received if d.path == path]
+
+    def wait_for(self, count: int, path: str = "/hook", timeout: float = 20.0) -> list[Delivery]:
+        """Block until ``count`` requests reached ``path`` (for tests across processes)."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while len(self.got(path)) < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"only {len(self.got(path))} of {count} deliveries arrived"
+                self.arrived.wait(left)
+        return self.got(path)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> int:
+        length = int(handler.headers.get("content-length", "0"))
+        path = handler.path
+        delivery = Delivery(
+            path, {k.lower(): v for k, v in handler.headers.items()}, handler.rfile.read(length)
+        )
+        with self.lock:
+            self.received.append(delivery)
+            self.in_flight[path] = self.in_flight.get(path, 0) + 1
+            self.most_in_flight[path] = max(self.most_in_flight.get(path, 0), self.in_flight[path])
+        with self.arrived:
+            self.arrived.notify_all()
+        hold = self.holds.get(path)
+        if hold is not None:
+            hold.wait(HOLD_LIMIT)
+        with self.lock:
+            self.in_flight[path] -= 1
+            queue = self.statuses.get(path)
+            return queue.popleft() if queue else 200
+
+
+def _server(receiver: Receiver) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            status = receiver._handle(self)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    server = _server(found)
+    found.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        for event in found.holds.values():
+            event.set()
+        server.shutdown()
+        server.server_close()
+
+
+class Clock:
+    """An injected clock: a minute ahead of the real time, so every message the test creates
+    (stamped with the real time) is due; it moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 60
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def make_worker(runtime: Runtime, settings: Settings) -> AsyncIterator[Callable[..., Worker]]:
+    """Workers on the test's runtime (its writer), with an injected clock."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(clock: Callable[[], float], **overrides: Any) -> Worker:
+        client = httpx.AsyncClient()
+        clients.append(client)
+        configured = settings.model_copy(update=overrides) if overrides else settings
+        return build_worker(
+            configured, runtime.writer, runtime.context.keyring, client=client, clock=clock
+        )
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def worker(make_worker: Callable[..., Worker], clock: Clock) -> Worker:
+    return make_worker(clock)
