@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 import httpx
@@ -21,6 +22,7 @@ from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
 from kudos.storage.reader import Reader
 from kudos.storage.writer import NoHooks, Writer, build_writer
+from kudos.webhooks.policy import parse_duration
 from kudos.webhooks.worker import Worker
 
 log = logging.getLogger("kudos")
@@ -88,7 +90,7 @@ class Runtime:
 
     async def _keep_house(self) -> None:
         """Every minute: record expired points; hourly: purge idempotency keys past their
-        24-hour window."""
+        24-hour window and finished webhook messages past their retention."""
         rounds = 0
         while True:
             try:
@@ -98,6 +100,11 @@ class Runtime:
                 if rounds % (HOUSEKEEPING_SECONDS // EXPIRY_SECONDS) == 0:
                     purged = await self.writer.submit(maintenance.purge_expired_idempotency_keys())
                     log.info("purged %d expired idempotency keys", purged)
+                    retention = timedelta(seconds=parse_duration(self.settings.webhook_retention))
+                    purged = await self.writer.submit(
+                        maintenance.PurgeFinishedWebhooks(now=utc_now(), retention=retention)
+                    )
+                    log.info("purged %d finished webhook messages", purged)
             except Exception:
                 log.exception("housekeeping failed; next try in %d s", EXPIRY_SECONDS)
             rounds += 1

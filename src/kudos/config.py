@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
     # An endpoint that has not answered 2xx for this long is disabled (and says why).
     webhook_disable_after: str = "5d"
+    # Delivered and dead messages (and their delivery log) are kept this long, then purged.
+    webhook_retention: str = "30d"
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # auto: inside `kudos serve` on SQLite; PostgreSQL runs `kudos worker` processes instead.
     webhook_worker: Literal["auto", "on", "off"] = "auto"
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
         policy.parse_schedule(value)
         return value
 
-    @field_validator("webhook_disable_after")
+    @field_validator("webhook_disable_after", "webhook_retention")
     @classmethod
     def _duration(cls, value: str) -> str:
         policy.parse_duration(value)

@@ -103,7 +103,10 @@ def _server(receiver: Receiver) -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # the default 5 drops connections beyond it (1 s retries)
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     return server
 

@@ -344,3 +344,36 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt_with_the_error(
     [attempt] = (await client.get(f"{HOOKS}/{hook['id']}/deliveries", headers=auth)).json()["items"]
     assert attempt["statusCode"] is None and attempt["outcome"] == "pending"
     assert "Connect" in attempt["error"]
+
+
+async def test_finished_messages_are_purged_after_the_retention_pending_ones_stay(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    receiver: Receiver,
+    worker: Worker,
+    runtime: Runtime,
+) -> None:
+    from datetime import timedelta
+
+    from kudos.domain.model import iso_at
+    from kudos.services import maintenance
+
+    delivered = await add_endpoint(client, auth, receiver.url(), "customer.created")
+    await send(client, auth, "a")
+    assert await worker.run_once() == 1
+    paused = await add_endpoint(client, auth, receiver.url("/paused"), "customer.created")
+    await client.patch(f"{HOOKS}/{paused['id']}", json={"active": False}, headers=auth)
+    await send(client, auth, "b")  # pending for the first endpoint, nothing for the paused one
+    await client.patch(f"{HOOKS}/{delivered['id']}", json={"active": False}, headers=auth)
+
+    def purge(days: float) -> maintenance.PurgeFinishedWebhooks:
+        later = iso_at(worker.clock() + days * 86400)
+        return maintenance.PurgeFinishedWebhooks(now=later, retention=timedelta(days=30))
+
+    assert await runtime.writer.submit(purge(29)) == 0
+    assert await runtime.writer.submit(purge(31)) == 1
+    left = await messages(client, auth, delivered["id"])
+    assert [(m["state"], m["attempts"]) for m in left] == [("pending", 0)]
+    log = await client.get(f"{HOOKS}/{delivered['id']}/deliveries", headers=auth)
+    assert log.json()["items"] == []
+    assert await messages(client, auth, paused["id"]) == []

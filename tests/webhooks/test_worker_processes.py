@@ -199,8 +199,10 @@ async def test_several_workers_never_send_the_same_attempt_twice(
         )
     try:
         claimed = 0
+        first: list[int] | None = None
         for _ in range(3 * CUSTOMERS):  # at least one claim per round: a bound, not a wait
             rounds = await asyncio.gather(*(worker.run_once() for worker in workers))
+            first = first or rounds
             claimed += sum(rounds)
             if claimed >= 3 * CUSTOMERS:
                 break
@@ -214,6 +216,10 @@ async def test_several_workers_never_send_the_same_attempt_twice(
     sent = Counter(d.headers["webhook-id"] for d in receiver.got("/hook"))
     assert sent == Counter({m["messageId"]: 1 for m in staged})
     assert (claimed, sum(leftover)) == (3 * CUSTOMERS, 0)
+    # The workers share the work: each locks different messages (SKIP LOCKED), so in the
+    # first round every one of them fills its slots for the endpoint.
+    per_endpoint = settings.webhook_concurrency_per_endpoint
+    assert first == [per_endpoint] * 3
     after = await messages(client, auth, endpoint["id"])
     assert {(m["state"], m["attempts"]) for m in after} == {("delivered", 1)}
     log = await deliveries(client, auth, endpoint["id"])

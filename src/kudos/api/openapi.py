@@ -67,10 +67,10 @@ def install_openapi(api: FastAPI) -> None:
             for path, route in ingest.ROUTES.items():
                 schema["paths"][path] = {"post": _ingest_operation(path, route)}
             for path, item in schema["paths"].items():
-                for operation in item.values():
+                for method, operation in item.items():
                     if path not in ingest.ROUTES and "security" in operation:
                         operation["security"] = _security(secret_required=_secret_required(path))
-                    _document_errors(operation, path=path)
+                    _document_errors(operation, path=path, writes=method != "get")
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             api.openapi_schema = schema
@@ -135,12 +135,12 @@ def _ingest_operation(path: str, route: ingest.EventRoute) -> dict[str, Any]:
     }
 
 
-def _error_statuses(path: str, operation: dict[str, Any]) -> set[str]:
+def _error_statuses(path: str, operation: dict[str, Any], *, writes: bool) -> set[str]:
     """The error statuses kudos can answer to this operation."""
-    statuses: set[str] = set()
+    statuses: set[str] = {"503"} if writes else set()  # the writer's queue is full
     if "requestBody" in operation:
-        # The outer ASGI layer (413, 415), decoding and validation (400, 422), the writer (503).
-        statuses |= {"400", "413", "415", "422", "503"}
+        # The outer ASGI layer (413, 415), decoding and validation (400, 422).
+        statuses |= {"400", "413", "415", "422"}
     if path in ingest.ROUTES:
         statuses.add("429")
     if operation.get("security"):
@@ -151,16 +151,16 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> set[str]:
         statuses.add("404")  # the customer (in the path, the query or the body) is unknown
     if any(p["in"] == "query" and p.get("required") for p in parameters):
         statuses.add("400")  # a required query parameter is missing (3000)
-    if any(parameter["in"] in ("query", "header") for parameter in parameters):
-        statuses.add("422")
+    if parameters:
+        statuses.add("422")  # a parameter out of range or of the wrong type (3003)
     return statuses
 
 
-def _document_errors(operation: dict[str, Any], *, path: str) -> None:
+def _document_errors(operation: dict[str, Any], *, path: str, writes: bool) -> None:
     model = "LegacyError" if path in _LEGACY_PATHS else "ErrorEnvelope"
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)  # FastAPI's HTTPValidationError: kudos answers its own envelope
-    for status in sorted(_error_statuses(path, operation)):
+    for status in sorted(_error_statuses(path, operation, writes=writes)):
         responses[status] = {
             "description": ERROR_STATUSES[status],
             "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},

@@ -172,19 +172,8 @@ class _Decisions:
         """``campaign.rewarded``, and the campaign's notification if it has one."""
         campaign = achievement.campaign.spec
         account_id = self.totals.account_id
-        event_id, name, metadata = event
-        data = {
-            **self._customer(),
-            "campaignId": campaign.id,
-            "campaignName": campaign.name,
-            "campaignVersion": self.compiled.version,
-            "points": achievement.points,
-            "score": achievement.score,
-            "badge": achievement.badge,
-            "timesAchieved": achievement.times,
-            "event": {"id": event_id, "name": name, "metadata": metadata},
-        }
-        outbox.emit(self.tx, account_id, outbox.CAMPAIGN_REWARDED, data, now=self.now)
+        if outbox.wants(self.tx, account_id, outbox.CAMPAIGN_REWARDED):
+            self._announce(outbox.CAMPAIGN_REWARDED, _rewarded(achievement, event, self.compiled))
         notice = campaign.notification
         if notice is not None and outbox.wants(self.tx, account_id, outbox.NOTIFICATION_PUSH):
             payload = gameball.notification_push(
@@ -198,8 +187,10 @@ class _Decisions:
             )
             outbox.emit(self.tx, account_id, outbox.NOTIFICATION_PUSH, payload, now=self.now)
 
-    def _customer(self) -> dict[str, Any]:
-        return {"customerId": self.customer_id, "gbCustomerId": self.totals.profile_id}
+    def _announce(self, topic: str, data: dict[str, Any]) -> None:
+        """Emit one of kudos' topics about this customer."""
+        data = {"customerId": self.customer_id, "gbCustomerId": self.totals.profile_id, **data}
+        outbox.emit(self.tx, self.totals.account_id, topic, data, now=self.now)
 
     def profile_updated(self) -> None:
         """Gameball's ``customer.profile.updated`` (call after the totals are saved)."""
@@ -279,16 +270,35 @@ class _Decisions:
                 self.credit(target.entry_reward_points, kind="TierEntry", reason=target.name)
 
     def _announce_tier(self, target: Tier | None, previous: int | None, *, upgraded: bool) -> None:
+        if not outbox.wants(self.tx, self.totals.account_id, outbox.TIER_CHANGED):
+            return
         names = {tier.order: tier.name for tier in self.compiled.program.tiers}
         data = {
-            **self._customer(),
             "direction": "upgraded" if upgraded else "downgraded",
             "tier": None if target is None else {"order": target.order, "name": target.name},
             "previousTier": None
             if previous is None
             else {"order": previous, "name": names.get(previous)},
         }
-        outbox.emit(self.tx, self.totals.account_id, outbox.TIER_CHANGED, data, now=self.now)
+        self._announce(outbox.TIER_CHANGED, data)
+
+
+def _rewarded(
+    achievement: Achievement, event: StoredEvent, compiled: CompiledProgram
+) -> dict[str, Any]:
+    """The ``campaign.rewarded`` data of one achievement."""
+    campaign = achievement.campaign.spec
+    event_id, name, metadata = event
+    return {
+        "campaignId": campaign.id,
+        "campaignName": campaign.name,
+        "campaignVersion": compiled.version,
+        "points": achievement.points,
+        "score": achievement.score,
+        "badge": achievement.badge,
+        "timesAchieved": achievement.times,
+        "event": {"id": event_id, "name": name, "metadata": metadata},
+    }
 
 
 def tiering_progress(program: Program, totals: CustomerTotals) -> float:

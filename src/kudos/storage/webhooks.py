@@ -142,50 +142,51 @@ def delete_endpoint(tx: Tx, account_id: int, endpoint_id: int) -> bool:
     return True
 
 
-def due_candidates(tx: Tx, now: str, *, limit: int, busy: Sequence[int]) -> list[tuple[int, int]]:
-    """``(message row, endpoint id)`` of pending messages of active endpoints due by ``now``,
-    oldest due first, leaving out the ``busy`` endpoints (no lock: ``claim`` locks what is
-    chosen)."""
+def due_endpoints(tx: Tx, now: str, *, limit: int, busy: Sequence[int]) -> list[int]:
+    """Active endpoints (not ``busy``) with messages due by ``now``, in random order so that
+    none is starved when there are more than a claim can serve."""
     sql = (
-        "SELECT m.id, m.endpoint_id FROM webhook_messages m"
-        " JOIN webhook_endpoints e ON e.id = m.endpoint_id"
-        " WHERE m.state = 'pending' AND m.next_attempt_at <= ? AND e.active = ?"
+        "SELECT e.id FROM webhook_endpoints e WHERE e.active = ? AND EXISTS (SELECT 1 FROM"
+        " webhook_messages m WHERE m.endpoint_id = e.id AND m.state = 'pending'"
+        " AND m.next_attempt_at <= ?)"
     )
-    params: list[Any] = [now, True]
+    params: list[Any] = [True, now]
     if busy:
-        sql += f" AND m.endpoint_id NOT IN ({', '.join('?' * len(busy))})"
+        sql += f" AND e.id NOT IN ({', '.join('?' * len(busy))})"
         params.extend(busy)
     params.append(limit)
-    rows = tx.all(sql + " ORDER BY m.next_attempt_at LIMIT ?", params)
-    return [(int(row[0]), int(row[1])) for row in rows]
+    return [int(row[0]) for row in tx.all(sql + " ORDER BY random() LIMIT ?", params)]
+
+
+def lock_due(tx: Tx, endpoint_id: int, now: str, *, limit: int) -> list[int]:
+    """Lock up to ``limit`` of the endpoint's messages due by ``now``, oldest due first.
+    Rows another worker holds are skipped (PostgreSQL), so concurrent workers lock
+    different messages."""
+    rows = tx.all(
+        "SELECT id FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'"
+        " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? {skip_locked}",
+        (endpoint_id, now, limit),
+    )
+    return [int(row[0]) for row in rows]
 
 
 def claim(tx: Tx, row_ids: Sequence[int], *, now: str, lease_until: str) -> list[Claimed]:
-    """Lock the still-due messages among ``row_ids`` (skipping those another worker holds),
-    count their next attempt and lease them until ``lease_until``."""
+    """Count the next attempt of messages locked by ``lock_due`` in this transaction and
+    lease them until ``lease_until``; return what sending them needs."""
     if not row_ids:
         return []
     marks = ", ".join("?" * len(row_ids))
-    locked = tx.all(
-        f"SELECT id FROM webhook_messages WHERE id IN ({marks}) AND state = 'pending'"
-        " AND next_attempt_at <= ? ORDER BY id {skip_locked}",
-        (*row_ids, now),
-    )
-    ids = [int(row[0]) for row in locked]
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
     tx.execute(
         "UPDATE webhook_messages SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
         f" WHERE id IN ({marks})",
-        (lease_until, now, *ids),
+        (lease_until, now, *row_ids),
     )
     rows = tx.all(
         "SELECT m.id, m.account_id, m.endpoint_id, m.message_id, m.topic, m.payload, m.attempts,"
         " m.retries, e.url, e.secret_encrypted, a.secret_key_encrypted"
         " FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id"
         f" JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({marks}) ORDER BY m.id",
-        ids,
+        row_ids,
     )
     return [Claimed(*row) for row in rows]
 
@@ -322,3 +323,16 @@ def attempts_page(tx: Tx, endpoint_id: int, *, before: int | None, limit: int) -
         params.append(before)
     params.append(limit)
     return tx.all(sql + " ORDER BY a.id DESC LIMIT ?", params)
+
+
+def purge_finished(tx: Tx, before: str) -> int:
+    """Delete delivered and dead messages last touched before ``before``, with their log."""
+    tx.execute(
+        "DELETE FROM webhook_attempts WHERE message_row IN (SELECT id FROM webhook_messages"
+        " WHERE state <> 'pending' AND updated_at < ?)",
+        (before,),
+    )
+    done = tx.execute(
+        "DELETE FROM webhook_messages WHERE state <> 'pending' AND updated_at < ?", (before,)
+    )
+    return int(done.rowcount)

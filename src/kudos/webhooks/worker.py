@@ -32,7 +32,6 @@ from kudos.webhooks import delivery, policy
 from kudos.webhooks.delivery import AttemptResult
 
 log = logging.getLogger("kudos.webhooks")
-CANDIDATES_PER_SLOT = 4
 
 
 class Worker:
@@ -96,22 +95,17 @@ class Worker:
 
     async def _claim(self, room: int) -> list[Claimed]:
         per_endpoint = self.rules.per_endpoint
-        busy = sorted(e for e, n in self._inflight.items() if n >= per_endpoint)
-        inflight = dict(self._inflight)
+        free = {e: per_endpoint - n for e, n in self._inflight.items()}
+        busy = sorted(e for e, slots in free.items() if slots <= 0)
         now = self.clock()
 
         def claim(tx: Tx) -> list[Claimed]:
-            candidates = webhook_rows.due_candidates(
-                tx, iso_at(now), limit=room * CANDIDATES_PER_SLOT, busy=busy
-            )
             chosen: list[int] = []
-            taken: Counter[int] = Counter()
-            for row_id, endpoint_id in candidates:
-                if len(chosen) < room and inflight.get(endpoint_id, 0) + taken[endpoint_id] < (
-                    per_endpoint
-                ):
-                    chosen.append(row_id)
-                    taken[endpoint_id] += 1
+            for endpoint_id in webhook_rows.due_endpoints(tx, iso_at(now), limit=room, busy=busy):
+                slots = min(free.get(endpoint_id, per_endpoint), room - len(chosen))
+                if slots <= 0:
+                    break
+                chosen.extend(webhook_rows.lock_due(tx, endpoint_id, iso_at(now), limit=slots))
             lease_until = iso_at(now + self.rules.lease)
             return webhook_rows.claim(tx, chosen, now=iso_at(now), lease_until=lease_until)
 

@@ -30,8 +30,10 @@ CREATE TABLE webhook_messages (
 );
 CREATE UNIQUE INDEX webhook_messages_message ON webhook_messages (message_id);
 CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id, id);
-CREATE INDEX webhook_messages_due ON webhook_messages (next_attempt_at)
+CREATE INDEX webhook_messages_due ON webhook_messages (endpoint_id, next_attempt_at)
     WHERE state = 'pending';
+CREATE INDEX webhook_messages_finished ON webhook_messages (updated_at)
+    WHERE state <> 'pending';
 
 CREATE TABLE webhook_attempts (
     id INTEGER PRIMARY KEY,
@@ -46,3 +48,4 @@ CREATE TABLE webhook_attempts (
     outcome TEXT NOT NULL
 );
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id);
+CREATE INDEX webhook_attempts_message ON webhook_attempts (message_row);
