@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -16,8 +17,11 @@ import pytest
 from kudos.bootstrap import Runtime, build_worker
 from kudos.config import Settings
 from kudos.webhooks.worker import Worker
+from tests.conftest import events_body
 
 HOLD_LIMIT = 30.0  # a held request is answered after this long at the latest
+EVENTS = "/api/v4.0/integrations/events"
+HOOKS = "/api/kudos/v1/webhooks"
 
 
 @dataclass
@@ -27,8 +31,6 @@ class Delivery:
     body: bytes
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body)
 
 
@@ -167,3 +169,48 @@ async def make_worker(runtime: Runtime, settings: Settings) -> AsyncIterator[Cal
 @pytest.fixture
 async def worker(make_worker: Callable[..., Worker], clock: Clock) -> Worker:
     return make_worker(clock)
+
+
+# --- the API calls the webhook tests share ----------------------------------------------------
+
+
+async def add_endpoint(
+    client: httpx.AsyncClient, auth: dict[str, str], url: str, *topics: str
+) -> dict[str, Any]:
+    """Register an endpoint through the API; its answer (with the secret)."""
+    response = await client.post(HOOKS, json={"url": url, "topics": list(topics)}, headers=auth)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def send(
+    client: httpx.AsyncClient, auth: dict[str, str], customer: str = "cust-1", **overrides: Any
+) -> None:
+    """One Send Events request (two events) for ``customer``."""
+    body = events_body(customer, **overrides)
+    response = await client.post(EVENTS, json=body, headers={"apikey": auth["apikey"]})
+    assert response.status_code == 200, response.text
+
+
+async def _items(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    response = await client.get(path, params={"limit": 500, **params}, headers=auth)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def messages(
+    client: httpx.AsyncClient, auth: dict[str, str], endpoint_id: int, **params: Any
+) -> list[dict[str, Any]]:
+    """The endpoint's messages, newest first (``state=`` filters)."""
+    return await _items(client, auth, f"{HOOKS}/{endpoint_id}/messages", params)
+
+
+async def deliveries(
+    client: httpx.AsyncClient, auth: dict[str, str], endpoint_id: int
+) -> list[dict[str, Any]]:
+    """The endpoint's delivery log, newest first."""
+    return await _items(client, auth, f"{HOOKS}/{endpoint_id}/deliveries", {})

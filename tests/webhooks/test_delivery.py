@@ -17,33 +17,16 @@ from kudos.webhooks import signing
 from kudos.webhooks.worker import Worker
 from tests.api.test_campaigns import shop_program
 from tests.conftest import events_body
-from tests.webhooks.conftest import Clock, Receiver
-
-EVENTS = "/api/v4.0/integrations/events"
-HOOKS = "/api/kudos/v1/webhooks"
-
-
-async def add_endpoint(
-    client: httpx.AsyncClient, auth: dict[str, str], url: str, *topics: str
-) -> dict[str, Any]:
-    response = await client.post(HOOKS, json={"url": url, "topics": list(topics)}, headers=auth)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def send(client: httpx.AsyncClient, auth: dict[str, str], customer: str = "cust-1") -> None:
-    response = await client.post(EVENTS, json=events_body(customer), headers=auth)
-    assert response.status_code == 200, response.text
-
-
-async def messages(
-    client: httpx.AsyncClient, auth: dict[str, str], endpoint_id: int, **params: Any
-) -> list[dict[str, Any]]:
-    response = await client.get(f"{HOOKS}/{endpoint_id}/messages", params=params, headers=auth)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+from tests.webhooks.conftest import (
+    EVENTS,
+    HOOKS,
+    Clock,
+    Receiver,
+    add_endpoint,
+    deliveries,
+    messages,
+    send,
+)
 
 
 async def test_a_reward_is_delivered_signed_in_both_schemes(
@@ -109,7 +92,7 @@ async def test_a_failed_attempt_is_retried_later_with_the_same_webhook_id(
     assert first.body == second.body
     [message] = await messages(client, auth, hook["id"])
     assert (message["state"], message["attempts"]) == ("delivered", 2)
-    log = (await client.get(f"{HOOKS}/{hook['id']}/deliveries", headers=auth)).json()["items"]
+    log = await deliveries(client, auth, hook["id"])
     assert [(a["attempt"], a["statusCode"], a["outcome"]) for a in log] == [
         (2, 200, "delivered"),
         (1, 500, "pending"),
@@ -341,7 +324,7 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt_with_the_error(
     hook = await add_endpoint(client, auth, f"http://127.0.0.1:{free_port()}/", "customer.created")
     await send(client, auth)
     assert await worker.run_once() == 1
-    [attempt] = (await client.get(f"{HOOKS}/{hook['id']}/deliveries", headers=auth)).json()["items"]
+    [attempt] = await deliveries(client, auth, hook["id"])
     assert attempt["statusCode"] is None and attempt["outcome"] == "pending"
     assert "Connect" in attempt["error"]
 
@@ -374,6 +357,5 @@ async def test_finished_messages_are_purged_after_the_retention_pending_ones_sta
     assert await runtime.writer.submit(purge(31)) == 1
     left = await messages(client, auth, delivered["id"])
     assert [(m["state"], m["attempts"]) for m in left] == [("pending", 0)]
-    log = await client.get(f"{HOOKS}/{delivered['id']}/deliveries", headers=auth)
-    assert log.json()["items"] == []
+    assert await deliveries(client, auth, delivered["id"]) == []
     assert await messages(client, auth, paused["id"]) == []

@@ -6,23 +6,13 @@ import httpx
 
 from kudos.bootstrap import Runtime, run_in_transaction
 from kudos.services import accounts
-
-HOOKS = "/api/kudos/v1/webhooks"
-
-
-async def add(
-    client: httpx.AsyncClient, auth: dict[str, str], url: str, *topics: str
-) -> dict[str, object]:
-    response = await client.post(HOOKS, json={"url": url, "topics": list(topics)}, headers=auth)
-    assert response.status_code == 201, response.text
-    created: dict[str, object] = response.json()
-    return created
+from tests.webhooks.conftest import HOOKS, add_endpoint
 
 
 async def test_adding_an_endpoint_shows_its_secret_once(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    created = await add(client, auth, "https://example.com/hook", "campaign.rewarded")
+    created = await add_endpoint(client, auth, "https://example.com/hook", "campaign.rewarded")
     assert str(created["secret"]).startswith("whsec_")
     assert created["active"] is True and created["topics"] == ["campaign.rewarded"]
     listed = (await client.get(HOOKS, headers=auth)).json()
@@ -35,7 +25,7 @@ async def test_adding_an_endpoint_shows_its_secret_once(
 async def test_the_secret_is_stored_encrypted(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    created = await add(client, auth, "https://example.com/hook", "customer.created")
+    created = await add_endpoint(client, auth, "https://example.com/hook", "customer.created")
     stored = run_in_transaction(
         runtime.db, lambda tx: tx.one("SELECT secret_encrypted FROM webhook_endpoints")
     )
@@ -46,7 +36,7 @@ async def test_the_secret_is_stored_encrypted(
 async def test_patch_changes_url_topics_and_active(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    created = await add(client, auth, "https://example.com/a", "customer.created")
+    created = await add_endpoint(client, auth, "https://example.com/a", "customer.created")
     changed = await client.patch(
         f"{HOOKS}/{created['id']}",
         json={"url": "https://example.com/b", "topics": ["tier.changed"], "active": False},
@@ -62,7 +52,7 @@ async def test_patch_changes_url_topics_and_active(
 
 
 async def test_delete_removes_the_endpoint(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    created = await add(client, auth, "https://example.com/a", "customer.created")
+    created = await add_endpoint(client, auth, "https://example.com/a", "customer.created")
     assert (await client.delete(f"{HOOKS}/{created['id']}", headers=auth)).status_code == 204
     gone = await client.get(f"{HOOKS}/{created['id']}", headers=auth)
     assert gone.status_code == 404 and gone.json()["code"] == 4004
@@ -88,7 +78,7 @@ async def test_bad_input_gets_a_documented_error_and_changes_nothing(
 
 
 async def test_a_bad_patch_changes_nothing(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    created = await add(client, auth, "https://example.com/a", "customer.created")
+    created = await add_endpoint(client, auth, "https://example.com/a", "customer.created")
     refused = await client.patch(
         f"{HOOKS}/{created['id']}",
         json={"url": "https://example.com/b", "topics": ["nope"]},
@@ -102,7 +92,7 @@ async def test_a_bad_patch_changes_nothing(client: httpx.AsyncClient, auth: dict
 async def test_endpoints_need_both_keys_and_belong_to_one_account(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    created = await add(client, auth, "https://example.com/a", "customer.created")
+    created = await add_endpoint(client, auth, "https://example.com/a", "customer.created")
     only_api_key = {"apikey": auth["apikey"]}
     assert (await client.get(HOOKS, headers=only_api_key)).json()["code"] == 1001
     keyring = runtime.context.keyring

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,11 +25,9 @@ from kudos.domain.model import epoch
 from kudos.storage.writer import NoHooks, Writer, build_writer
 from kudos.webhooks import signing
 from kudos.webhooks.worker import Worker
-from tests.conftest import events_body, kudos_command, server_env
-from tests.webhooks.conftest import Clock, Receiver
+from tests.conftest import kudos_command, server_env
+from tests.webhooks.conftest import Clock, Receiver, add_endpoint, deliveries, messages, send
 
-EVENTS = "/api/v4.0/integrations/events"
-WEBHOOKS = "/api/kudos/v1/webhooks"
 TIMEOUT = 5.0  # KUDOS_WEBHOOK_TIMEOUT_SECONDS of the workers below
 LEASE = TIMEOUT + 30.0  # a claim holds the message this long (policy.Policy.lease)
 
@@ -40,46 +37,6 @@ def postgres_url(database_url: str) -> str:
     if database_url.startswith("sqlite"):
         pytest.skip("`kudos worker` processes need PostgreSQL")
     return database_url
-
-
-async def add_endpoint(
-    client: httpx.AsyncClient, auth: dict[str, str], url: str, *topics: str
-) -> dict[str, Any]:
-    created = await client.post(WEBHOOKS, json={"url": url, "topics": list(topics)}, headers=auth)
-    assert created.status_code == 201, created.text
-    endpoint: dict[str, Any] = created.json()
-    return endpoint
-
-
-async def send_events(
-    client: httpx.AsyncClient, auth: dict[str, str], customer: str, **overrides: Any
-) -> None:
-    sent = await client.post(
-        EVENTS, json=events_body(customer, **overrides), headers={"apikey": auth["apikey"]}
-    )
-    assert sent.status_code == 200, sent.text
-
-
-async def messages(
-    client: httpx.AsyncClient, auth: dict[str, str], endpoint_id: int
-) -> list[dict[str, Any]]:
-    page = await client.get(
-        f"{WEBHOOKS}/{endpoint_id}/messages", params={"limit": 500}, headers=auth
-    )
-    assert page.status_code == 200, page.text
-    items: list[dict[str, Any]] = page.json()["items"]
-    return items
-
-
-async def deliveries(
-    client: httpx.AsyncClient, auth: dict[str, str], endpoint_id: int
-) -> list[dict[str, Any]]:
-    page = await client.get(
-        f"{WEBHOOKS}/{endpoint_id}/deliveries", params={"limit": 500}, headers=auth
-    )
-    assert page.status_code == 200, page.text
-    items: list[dict[str, Any]] = page.json()["items"]
-    return items
 
 
 @pytest.fixture
@@ -127,7 +84,7 @@ async def test_a_worker_killed_mid_delivery_leaves_the_message_to_another(
     tmp_path: Path,
 ) -> None:
     endpoint = await add_endpoint(client, auth, receiver.url("/hook"), "customer.created")
-    await send_events(client, auth, "cust-1")
+    await send(client, auth, "cust-1")
     release = receiver.hold("/hook")
     process = start_worker(postgres_url)
     first = receiver.wait_for(1, "/hook", timeout=30)[0]
@@ -176,7 +133,7 @@ async def test_several_workers_never_send_the_same_attempt_twice(
         client, auth, receiver.url("/hook"), "customer.created", "event.received"
     )
     for n in range(CUSTOMERS):
-        await send_events(client, auth, f"cust-{n}")
+        await send(client, auth, f"cust-{n}")
     staged = await messages(client, auth, endpoint["id"])
     assert len(staged) == 3 * CUSTOMERS
     clock.advance(time.time() + 1 - clock())  # everything staged is due
@@ -235,7 +192,7 @@ async def test_sigterm_lets_the_attempt_in_flight_finish_and_be_recorded(
     tmp_path: Path,
 ) -> None:
     endpoint = await add_endpoint(client, auth, receiver.url("/hook"), "customer.created")
-    await send_events(client, auth, "cust-1")
+    await send(client, auth, "cust-1")
     release = receiver.hold("/hook")
     process = start_worker(postgres_url)
     (held,) = receiver.wait_for(1, "/hook", timeout=30)

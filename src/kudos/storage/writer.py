@@ -303,7 +303,11 @@ class LoopWriter(Writer):
             await self._task
             self._task = None
         while self._syncing is not None:
-            await self._syncing
+            with contextlib.suppress(Exception):  # _synced reports a failure to the callers
+                await self._syncing
+            # A future already done returns at once, before its done-callback (which clears
+            # _syncing) has run: yield to the loop, or this would spin forever.
+            await asyncio.sleep(0)
         self._close()
         self._io.shutdown(wait=True)
 
