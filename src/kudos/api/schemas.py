@@ -7,7 +7,7 @@ carry its limits (``propertyNames``, a not-blank ``pattern``) so the document te
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -380,18 +380,36 @@ class TransactionsPage(BaseModel):
     hasMore: bool
 
 
+Topic = Literal[
+    "customer.profile.updated",
+    "customer.notification.push",
+    "customer.created",
+    "customer.merged",
+    "campaign.rewarded",
+    "tier.changed",
+    "points.expired",
+    "event.received",
+]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/.*)?$"),
+]
+
+
 class WebhookCreate(BaseModel):
     """A new endpoint: where to POST, and which topics."""
 
-    url: str = Field(description="An absolute http(s) URL.")
-    topics: list[str] = Field(description="Topics to receive (see docs/webhooks.md).")
+    url: WebhookUrl = Field(description="An absolute http(s) URL.")
+    topics: list[Topic] = Field(
+        min_length=1, description="Topics to receive (see docs/webhooks.md)."
+    )
 
 
 class WebhookUpdate(BaseModel):
     """The fields to change; re-activating clears the failure record."""
 
-    url: str | None = None
-    topics: list[str] | None = None
+    url: WebhookUrl | None = None
+    topics: Annotated[list[Topic], Field(min_length=1)] | None = None
     active: bool | None = None
 
 
