@@ -225,3 +225,36 @@ async def test_sqlite_answers_only_after_the_fsync_that_covers_the_commit(tmp_pa
     finally:
         release.set()
         await writer.stop()
+
+
+def test_stop_returns_when_the_last_fsync_is_done_but_its_callback_has_not_run(
+    tmp_path: Any,
+) -> None:
+    """A done future returns at once when awaited, before its done-callbacks run: stop() must
+    yield to the loop, or it spins forever (seen once as a hung test teardown)."""
+    from kudos.storage.sqlite import SQLiteDatabase
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        writer = LoopWriter(SQLiteDatabase(f"sqlite:///{tmp_path}/stop.db"), CountingHooks())
+        writer.start()
+        syncing: asyncio.Future[None] = loop.create_future()
+        syncing.add_done_callback(lambda _: setattr(writer, "_syncing", None))
+        writer._syncing = syncing
+        running = writer._task
+        assert running is not None
+
+        async def last_batch() -> None:
+            await running
+            # The fsync ends just before stop() resumes: the future is done when stop() looks
+            # at it, and its callback is queued behind stop()'s own wake-up.
+            loop.call_soon(syncing.set_result, None)
+
+        writer._task = asyncio.ensure_future(last_batch())
+        await writer.stop()
+
+    # In a thread of its own: if stop() spins, it never yields, and nothing could time it out.
+    thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "LoopWriter.stop() did not return"
