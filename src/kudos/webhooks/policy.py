@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 JITTER = 0.2
+# Messages a worker claims per slot of an endpoint (see ``worker``); the lease covers their wait.
+PREFETCH = 8
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
 
@@ -41,8 +43,9 @@ class Policy:
 
     @property
     def lease(self) -> float:
-        """How long a claimed attempt is held: past it, another worker may take it over."""
-        return self.timeout + 30.0
+        """How long a claimed attempt is held: past it, another worker may take it over. A
+        claimed message may wait for ``PREFETCH`` attempts of its endpoint before its own."""
+        return self.timeout * (PREFETCH + 1) + 30.0
 
 
 @dataclass(frozen=True, slots=True)

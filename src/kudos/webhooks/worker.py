@@ -4,10 +4,17 @@ Claims and outcomes go through a writer (``storage.writer``), so the worker shar
 SQLite writer inside ``kudos serve``, and on PostgreSQL several ``kudos worker`` processes
 claim side by side: ``FOR UPDATE SKIP LOCKED`` gives each message's attempt to one of them.
 
-Isolation: at most ``per_endpoint`` attempts per endpoint are in flight and every attempt has
-a timeout, so a slow or dead endpoint holds a few slots while the others keep flowing; the
-ingest path never waits on the worker at all. ``run_once`` is the whole cycle once, for tests
-with an injected clock; ``run`` loops until ``stop``, then finishes what is in flight.
+Isolation: at most ``per_endpoint`` attempts per endpoint are in flight (a semaphore per
+endpoint) and every attempt has a timeout, so a slow or dead endpoint holds a few slots while
+the others keep flowing; the ingest path never waits on the worker at all.
+
+Throughput: every claim and every outcome is a transaction, and a commit waits for the disk.
+So a claim takes up to ``PREFETCH`` messages per free slot of an endpoint (their attempts
+queue on its semaphore, and the lease covers that wait), a slot is freed as soon as its HTTP
+attempt ends, and outcomes are recorded by the writer's group commit, many per transaction.
+
+``run_once`` is the whole cycle once, for tests with an injected clock; ``run`` loops until
+``stop``, then finishes what it claimed.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from kudos.webhooks import delivery, policy
 from kudos.webhooks.delivery import AttemptResult
 
 log = logging.getLogger("kudos.webhooks")
+PREFETCH = policy.PREFETCH
 
 
 class Worker:
@@ -51,21 +59,23 @@ class Worker:
         self.rules = rules
         self.clock = clock
         self.random = random
-        self._inflight: Counter[int] = Counter()
+        self._claimed: Counter[int] = Counter()  # per endpoint: claimed, not yet recorded
+        self._slots: dict[int, asyncio.Semaphore] = {}
+        self._http = asyncio.Semaphore(rules.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._wake = asyncio.Event()
 
     async def run_once(self) -> int:
         """Claim what is due now, deliver it and record the outcomes; the attempts made."""
-        claimed = await self._claim(self.rules.concurrency)
+        claimed = await self._claim(self._capacity())
         await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
 
     async def run(self) -> None:
         """Deliver until ``stop``; then wait for the attempts in flight and record them."""
         while not self._stopping:
-            room = self.rules.concurrency - len(self._tasks)
+            room = self._capacity() - len(self._tasks)
             claimed: list[Claimed] = []
             if room > 0:
                 try:
@@ -93,16 +103,20 @@ class Worker:
         self._tasks.discard(task)
         self._wake.set()  # a slot is free
 
+    def _capacity(self) -> int:
+        """Messages a worker holds at most (in flight or queued for a slot)."""
+        return self.rules.concurrency * PREFETCH
+
     async def _claim(self, room: int) -> list[Claimed]:
-        per_endpoint = self.rules.per_endpoint
-        free = {e: per_endpoint - n for e, n in self._inflight.items()}
+        most = self.rules.per_endpoint * PREFETCH
+        free = {e: most - n for e, n in self._claimed.items()}
         busy = sorted(e for e, slots in free.items() if slots <= 0)
         now = self.clock()
 
         def claim(tx: Tx) -> list[Claimed]:
             chosen: list[int] = []
             for endpoint_id in webhook_rows.due_endpoints(tx, iso_at(now), limit=room, busy=busy):
-                slots = min(free.get(endpoint_id, per_endpoint), room - len(chosen))
+                slots = min(free.get(endpoint_id, most), room - len(chosen))
                 if slots <= 0:
                     break
                 chosen.extend(webhook_rows.lock_due(tx, endpoint_id, iso_at(now), limit=slots))
@@ -111,26 +125,35 @@ class Worker:
 
         claimed: list[Claimed] = await self.writer.submit(Call(claim))
         for message in claimed:
-            self._inflight[message.endpoint_id] += 1
+            self._claimed[message.endpoint_id] += 1
         return claimed
 
+    def _slot(self, endpoint_id: int) -> asyncio.Semaphore:
+        found = self._slots.get(endpoint_id)
+        if found is None:
+            found = self._slots[endpoint_id] = asyncio.Semaphore(self.rules.per_endpoint)
+        return found
+
     async def _deliver(self, message: Claimed) -> None:
+        endpoint_id = message.endpoint_id
         try:
-            started = self.clock()
-            result = await delivery.attempt(
-                self.client,
-                message,
-                self.keyring,
-                timestamp=int(started),
-                seconds=self.rules.timeout,
-            )
+            async with self._http, self._slot(endpoint_id):
+                started = self.clock()
+                result = await delivery.attempt(
+                    self.client,
+                    message,
+                    self.keyring,
+                    timestamp=int(started),
+                    seconds=self.rules.timeout,
+                )
             await self._record(message, result, started)
         except Exception:  # the claim's lease ends and the message is retried
             log.exception("recording attempt %d of %s failed", message.attempt, message.message_id)
         finally:
-            self._inflight[message.endpoint_id] -= 1
-            if not self._inflight[message.endpoint_id]:
-                del self._inflight[message.endpoint_id]
+            self._claimed[endpoint_id] -= 1
+            if not self._claimed[endpoint_id]:
+                del self._claimed[endpoint_id]
+                self._slots.pop(endpoint_id, None)
 
     async def _record(self, message: Claimed, result: AttemptResult, started: float) -> None:
         decision = policy.after_attempt(
