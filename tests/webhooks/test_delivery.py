@@ -359,3 +359,22 @@ async def test_finished_messages_are_purged_after_the_retention_pending_ones_sta
     assert [(m["state"], m["attempts"]) for m in left] == [("pending", 0)]
     assert await deliveries(client, auth, delivered["id"]) == []
     assert await messages(client, auth, paused["id"]) == []
+
+
+async def test_messages_and_the_delivery_log_page_newest_first(
+    client: httpx.AsyncClient, auth: dict[str, str], receiver: Receiver, worker: Worker
+) -> None:
+    hook = await add_endpoint(client, auth, receiver.url(), "customer.created")
+    for customer in ("a", "b", "c"):
+        await send(client, auth, customer)
+    assert await worker.run_once() == 3
+    for kind in ("messages", "deliveries"):
+        path = f"{HOOKS}/{hook['id']}/{kind}"
+        first = (await client.get(path, params={"limit": 2}, headers=auth)).json()
+        assert len(first["items"]) == 2 and first["nextBefore"] == first["items"][1]["id"]
+        rest = await client.get(
+            path, params={"limit": 2, "before": first["nextBefore"]}, headers=auth
+        )
+        ids = [item["id"] for item in first["items"] + rest.json()["items"]]
+        assert len(ids) == 3 and ids == sorted(ids, reverse=True)
+        assert rest.json()["nextBefore"] is None

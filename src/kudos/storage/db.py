@@ -258,6 +258,28 @@ class Tx:
         self.commit()
 
 
+def newest_first(
+    tx: Tx,
+    select: str,
+    filters: dict[str, Any],
+    *,
+    before: int | None,
+    limit: int,
+    id_column: str = "id",
+) -> list[Row]:
+    """One page of ``select`` (a ``SELECT … FROM …`` without ``WHERE``), newest first: the
+    rows matching every filter whose value is not ``None`` (column → value), with ids below
+    ``before`` (keyset paging)."""
+    conditions = [f"{column} = ?" for column, value in filters.items() if value is not None]
+    params: list[Any] = [value for value in filters.values() if value is not None]
+    if before is not None:
+        conditions.append(f"{id_column} < ?")
+        params.append(before)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    params.append(limit)
+    return tx.all(f"{select}{where} ORDER BY {id_column} DESC LIMIT ?", params)
+
+
 def apply_migrations(db: Database, tx: Tx) -> list[int]:
     """Apply every migration newer than the recorded version, in one transaction."""
     applied: list[int] = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kudos.domain.model import iso
-from kudos.storage.db import Row, Tx
+from kudos.storage.db import Row, Tx, newest_first
 from kudos.storage.profiles import decode_json, encode
 
 _ENDPOINT_COLUMNS = (
@@ -297,32 +297,21 @@ def messages_page(
     tx: Tx, endpoint_id: int, *, state: str | None, before: int | None, limit: int
 ) -> list[Row]:
     """An endpoint's messages, newest first (``_MESSAGE_COLUMNS``)."""
-    sql = f"SELECT {_MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ?"
-    params: list[Any] = [endpoint_id]
-    if state is not None:
-        sql += " AND state = ?"
-        params.append(state)
-    if before is not None:
-        sql += " AND id < ?"
-        params.append(before)
-    params.append(limit)
-    return tx.all(sql + " ORDER BY id DESC LIMIT ?", params)
+    select = f"SELECT {_MESSAGE_COLUMNS} FROM webhook_messages"
+    filters = {"endpoint_id": endpoint_id, "state": state}
+    return newest_first(tx, select, filters, before=before, limit=limit)
 
 
 def attempts_page(tx: Tx, endpoint_id: int, *, before: int | None, limit: int) -> list[Row]:
     """An endpoint's delivery log, newest first: ``(id, message_id, topic, attempt,
     attempted_at, status_code, latency_ms, error, outcome)``."""
-    sql = (
+    select = (
         "SELECT a.id, m.message_id, m.topic, a.attempt, a.attempted_at, a.status_code,"
         " a.latency_ms, a.error, a.outcome FROM webhook_attempts a"
-        " JOIN webhook_messages m ON m.id = a.message_row WHERE a.endpoint_id = ?"
+        " JOIN webhook_messages m ON m.id = a.message_row"
     )
-    params: list[Any] = [endpoint_id]
-    if before is not None:
-        sql += " AND a.id < ?"
-        params.append(before)
-    params.append(limit)
-    return tx.all(sql + " ORDER BY a.id DESC LIMIT ?", params)
+    filters = {"a.endpoint_id": endpoint_id}
+    return newest_first(tx, select, filters, before=before, limit=limit, id_column="a.id")
 
 
 def purge_finished(tx: Tx, before: str) -> int:
