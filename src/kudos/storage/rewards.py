@@ -4,6 +4,11 @@ A customer's totals and the progress of every campaign live in one row (one read
 upsert per rewarded request, however many campaigns it moves), written at once so a later
 request of the same batch reads them; ledger entries, badges and activities are staged for
 the batch's bulk inserts.
+
+Where this process is the store's single writer (SQLite), the writer also remembers each row
+as it last wrote it (``Tx.remember``, shelf "rewards"), so the next request of that customer
+skips the read. What is remembered is the row's values, never the live ``CustomerTotals``
+(callers change those in place); a savepoint or transaction that rolls back forgets it.
 """
 
 from __future__ import annotations
@@ -42,13 +47,20 @@ class LedgerEntry:
     expires_at: str | None
 
 
+# What the writer remembers of a customer whose row does not exist (deleted by a merge).
+_NO_ROW: Row = ()
+
+
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
-    row = tx.one(
-        "SELECT points_balance, points_earned, score, spend, event_count, tier_order, progress"
-        " FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
-        (account_id, profile_id),
-    )
+    """The customer's totals and progress (zero and empty before their first reward)."""
+    row = tx.recall((account_id, profile_id), shelf="rewards")
     if row is None:
+        row = tx.one(
+            "SELECT points_balance, points_earned, score, spend, event_count, tier_order,"
+            " progress FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+            (account_id, profile_id),
+        )
+    if not row:
         return CustomerTotals(account_id, profile_id)
     return CustomerTotals(
         account_id,
@@ -64,6 +76,8 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
 
 
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
+    """Write the customer's totals and progress (the row is created on the first save)."""
+    progress = encode(found.progress)
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
         " score, spend, event_count, tier_order, progress, updated_at)"
@@ -82,10 +96,21 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
             found.spend,
             found.event_count,
             found.tier_order,
-            encode(found.progress),
+            progress,
             now,
         ),
     )
+    if not tx.db.concurrent_writers:
+        row = (
+            found.points_balance,
+            found.points_earned,
+            found.score,
+            found.spend,
+            found.event_count,
+            found.tier_order,
+            progress,
+        )
+        tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
 
 
 def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
@@ -184,6 +209,8 @@ def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
         "DELETE FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
         (account_id, profile_id),
     )
+    if not tx.db.concurrent_writers:
+        tx.remember((account_id, profile_id), _NO_ROW, shelf="rewards")
 
 
 def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[int, int]]:
