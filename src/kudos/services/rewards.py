@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from kudos import errors
@@ -117,7 +117,7 @@ class _Decisions:
     def expires_at(self) -> str | None:
         """When a credit made now expires (the program's ``pointsExpiryDays``)."""
         days = self.compiled.program.points_expiry_days
-        return None if days is None else _iso(_moment(self.now) + timedelta(days=days))
+        return None if days is None else expiry_time(self.now, days)
 
     def reward(self, achievement: Achievement, event_id: int) -> None:
         campaign = achievement.campaign.spec
@@ -251,6 +251,18 @@ def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata
         amount = number(metadata.get(tiering.key))
         if amount is not None:
             totals.spend += amount
+
+
+def expiry_time(now: str, days: int) -> str:
+    """``now`` plus ``days`` in the stored time format."""
+    if len(now) == 27 and now[19] == "." and now[26] == "Z":  # the stored format: only the
+        return _day_after(now[:10], days) + now[10:]  # date moves (UTC has no DST)
+    return _iso(_moment(now) + timedelta(days=days))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_after(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def _moment(iso_text: str) -> datetime:

@@ -9,6 +9,11 @@ Where this process is the store's single writer (SQLite), the writer also rememb
 as it last wrote it (``Tx.remember``, shelf "rewards"), so the next request of that customer
 skips the read. What is remembered is the row's values, never the live ``CustomerTotals``
 (callers change those in place); a savepoint or transaction that rolls back forgets it.
+
+Progress is stored compactly (``stored_progress``): each campaign's state as a list, a rule
+that records no values as its bare count. That is a third of the JSON, so the row of a
+customer of a 20-campaign program fits in its b-tree page instead of spilling to an overflow
+page that every save rewrites. Rows written in the longer form still read the same.
 """
 
 from __future__ import annotations
@@ -71,13 +76,13 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
         spend=float(row[3]),
         event_count=int(row[4]),
         tier_order=None if row[5] is None else int(row[5]),
-        progress=decode_json(row[6]),
+        progress=live_progress(decode_json(row[6])),
     )
 
 
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
     """Write the customer's totals and progress (the row is created on the first save)."""
-    progress = encode(found.progress)
+    progress = encode(stored_progress(found.progress))
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
         " score, spend, event_count, tier_order, progress, updated_at)"
@@ -101,6 +106,7 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         ),
     )
     if not tx.db.concurrent_writers:
+        progress = encode(found.progress)  # remembered in the long form: no unpacking on reads
         row = (
             found.points_balance,
             found.points_earned,
@@ -111,6 +117,47 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
             progress,
         )
         tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
+
+
+def stored_progress(progress: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Progress as stored: ``[achieved, day, dayCount, *rules]`` per campaign, a rule as its
+    count, or ``[count, sums, values]`` once it records values."""
+    stored: dict[str, Any] = {}
+    for campaign_id, state in progress.items():
+        if state.keys() != _STATE_KEYS:  # not a state this form knows: kept whole
+            stored[campaign_id] = state
+            continue
+        entry: list[Any] = [state["achieved"], state["day"], state["dayCount"]]
+        for rule in state["rules"]:
+            sums, values = rule["sums"], rule["values"]
+            entry.append([rule["count"], sums, values] if sums or values else rule["count"])
+        stored[campaign_id] = entry
+    return stored
+
+
+def live_progress(stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The engine's progress (campaign id → state) from its stored form (either form)."""
+    progress: dict[str, dict[str, Any]] = {}
+    for campaign_id, entry in stored.items():
+        if isinstance(entry, dict):
+            progress[campaign_id] = entry
+            continue
+        rules = [
+            {"count": rule, "sums": {}, "values": {}}
+            if isinstance(rule, int)
+            else {"count": rule[0], "sums": rule[1], "values": rule[2]}
+            for rule in entry[3:]
+        ]
+        progress[campaign_id] = {
+            "achieved": entry[0],
+            "day": entry[1],
+            "dayCount": entry[2],
+            "rules": rules,
+        }
+    return progress
+
+
+_STATE_KEYS = {"achieved", "day", "dayCount", "rules"}
 
 
 def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
