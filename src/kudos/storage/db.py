@@ -24,7 +24,6 @@ MAX_CHUNK_ROWS = 256
 # (customerId → profile id: about 100 bytes each; a customer's reward totals: about 2 KB).
 SHELVES = {"facts": 200_000, "rewards": 20_000}
 MAX_REMEMBERED = SHELVES["facts"]
-_ABSENT = object()
 
 
 class Cursor(Protocol):
@@ -158,8 +157,8 @@ class Tx:
         # ``remember``); only where this process is the store's single writer.
         self._known: dict[str, dict[Any, Any]] = {shelf: {} for shelf in SHELVES}
         self._pending: dict[str, dict[Any, Any]] = {shelf: {} for shelf in SHELVES}
-        # What ``remember`` replaced since the open savepoint: (shelf, key, previous value).
-        self._undo: list[tuple[str, Any, Any]] | None = None
+        # What ``remember`` and ``take`` touched since the open savepoint: (shelf, key).
+        self._undo: list[tuple[str, Any]] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.db.sql(sql), params)
@@ -201,14 +200,21 @@ class Tx:
         found = self._pending[shelf].get(key)
         return self._known[shelf].get(key) if found is None else found
 
+    def take(self, key: Any, *, shelf: str) -> Any:
+        """Recall a fact and forget it: for a value its taker changes in place and remembers
+        again once written (a failure in between then leaves nothing stale behind)."""
+        if self._undo is not None:
+            self._undo.append((shelf, key))
+        found = self._pending[shelf].pop(key, None)
+        return self._known[shelf].pop(key, None) if found is None else found
+
     def remember(self, key: Any, value: Any, *, shelf: str = "facts") -> None:
         """Remember a fact for the rest of this transaction (callers hold its locks). After
         COMMIT it is kept only on a store with a single writer: elsewhere another process may
         change it at any time. A rolled-back savepoint forgets what was remembered in it."""
-        pending = self._pending[shelf]
         if self._undo is not None:
-            self._undo.append((shelf, key, pending.get(key, _ABSENT)))
-        pending[key] = value
+            self._undo.append((shelf, key))
+        self._pending[shelf][key] = value
 
     def savepoint(self) -> None:
         """Open the savepoint of one request inside a batch (see ``rollback_to_savepoint``)."""
@@ -220,17 +226,15 @@ class Tx:
         self._undo = None
 
     def rollback_to_savepoint(self) -> None:
-        """Undo the request's writes: its staged rows, its statements and the facts it
-        remembered (they described rows that no longer exist)."""
+        """Undo the request's writes: its staged rows, its statements, and every fact it
+        remembered or took (forgotten entirely: the rows they describe are read again)."""
         self.discard_staged()
         self.execute("ROLLBACK TO SAVEPOINT item")
         self.execute("RELEASE SAVEPOINT item")
         undo, self._undo = self._undo or [], None
-        for shelf, key, previous in reversed(undo):
-            if previous is _ABSENT:
-                self._pending[shelf].pop(key, None)
-            else:
-                self._pending[shelf][key] = previous
+        for shelf, key in undo:
+            self._pending[shelf].pop(key, None)
+            self._known[shelf].pop(key, None)
 
     def stage(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Queue rows for one bulk insert, run by ``flush_staged`` (at the latest, on commit).

@@ -5,10 +5,12 @@ upsert per rewarded request, however many campaigns it moves), written at once s
 request of the same batch reads them; ledger entries, badges and activities are staged for
 the batch's bulk inserts.
 
-Where this process is the store's single writer (SQLite), the writer also remembers each row
-as it last wrote it (``Tx.remember``, shelf "rewards"), so the next request of that customer
-skips the read. What is remembered is the row's values, never the live ``CustomerTotals``
-(callers change those in place); a savepoint or transaction that rolls back forgets it.
+Where this process is the store's single writer (SQLite), the writer also remembers each
+customer's ``CustomerTotals`` as it last wrote them (``Tx.remember``, shelf "rewards"), so the
+next request of that customer skips the read and the decoding. Reading takes the object out
+of memory (``Tx.take``): callers change it in place, and only ``save_totals`` puts it back, so
+a request that fails before writing, or whose savepoint or transaction rolls back, leaves
+nothing stale behind; the next read goes to the database.
 
 Progress is stored compactly (``stored_progress``): each campaign's state as a list, a rule
 that records no values as its bare count. That is a third of the JSON, so the row of a
@@ -52,20 +54,19 @@ class LedgerEntry:
     expires_at: str | None
 
 
-# What the writer remembers of a customer whose row does not exist (deleted by a merge).
-_NO_ROW: Row = ()
-
-
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
-    """The customer's totals and progress (zero and empty before their first reward)."""
-    row = tx.recall((account_id, profile_id), shelf="rewards")
+    """The customer's totals and progress (zero and empty before their first reward); the
+    caller may change them, and writes them with ``save_totals``."""
+    if not tx.db.concurrent_writers:
+        remembered: CustomerTotals | None = tx.take((account_id, profile_id), shelf="rewards")
+        if remembered is not None:
+            return remembered
+    row = tx.one(
+        "SELECT points_balance, points_earned, score, spend, event_count, tier_order,"
+        " progress FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+        (account_id, profile_id),
+    )
     if row is None:
-        row = tx.one(
-            "SELECT points_balance, points_earned, score, spend, event_count, tier_order,"
-            " progress FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
-            (account_id, profile_id),
-        )
-    if not row:
         return CustomerTotals(account_id, profile_id)
     return CustomerTotals(
         account_id,
@@ -106,17 +107,7 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         ),
     )
     if not tx.db.concurrent_writers:
-        progress = encode(found.progress)  # remembered in the long form: no unpacking on reads
-        row = (
-            found.points_balance,
-            found.points_earned,
-            found.score,
-            found.spend,
-            found.event_count,
-            found.tier_order,
-            progress,
-        )
-        tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
+        tx.remember((found.account_id, found.profile_id), found, shelf="rewards")
 
 
 def stored_progress(progress: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -257,7 +248,9 @@ def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
         (account_id, profile_id),
     )
     if not tx.db.concurrent_writers:
-        tx.remember((account_id, profile_id), _NO_ROW, shelf="rewards")
+        tx.remember(
+            (account_id, profile_id), CustomerTotals(account_id, profile_id), shelf="rewards"
+        )
 
 
 def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[int, int]]:
