@@ -65,6 +65,8 @@ class CompiledCampaign:
     max_achievements: int  # -1: unlimited
     per_day: int | None
     gated: bool = True  # has a schedule or an audience (checked before the caps)
+    limited: bool = True  # gated, or capped (maxAchievements, perDay): may be blocked
+    counting: bool = False  # one rule without aggregates: achieved by its count alone
 
 
 # A campaign and the rules of it (index in ``rules``, rule) that one event name triggers.
@@ -185,6 +187,12 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
             (condition.key, _aggregate_test(condition)) for _, condition in aggregates
         )
         rules.append(CompiledRule(rule.event, rule.after, simple, aggregates, checks))
+    gated = (
+        spec.schedule.start is not None
+        or spec.schedule.end is not None
+        or bool(spec.audience.tags)
+        or spec.audience.min_tier is not None
+    )
     return CompiledCampaign(
         spec=spec,
         id=spec.id,
@@ -196,8 +204,9 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
         min_tier=spec.audience.min_tier,
         max_achievements=spec.repeat.max_achievements,
         per_day=spec.repeat.per_day,
-        gated=bool(spec.schedule.start or spec.schedule.end or spec.audience.tags)
-        or spec.audience.min_tier is not None,
+        gated=gated,
+        limited=gated or spec.repeat.max_achievements != -1 or spec.repeat.per_day is not None,
+        counting=len(rules) == 1 and not rules[0].aggregates,
     )
 
 
@@ -337,15 +346,21 @@ def _evaluate(
             if True not in held:
                 continue  # no progress to record, and nothing to achieve without any
             state = new_state(campaign)
-        if blocked_reason(campaign, state, facts) is not None:
+        if campaign.limited and blocked_reason(campaign, state, facts) is not None:
             continue  # counts nothing, achieves nothing, and a new state is not kept
         counted = False
         rule_states = state["rules"]
         for position, (index, rule) in enumerate(rules):
             if held[position] if held is not None else _conditions_hold(rule, metadata):
-                _count_held(rule, rule_states[index], metadata)
+                if rule.aggregates:
+                    _count_held(rule, rule_states[index], metadata)
+                else:
+                    rule_states[index]["count"] += 1
                 counted = True
-        times = _achieve(campaign, state, facts)
+        if campaign.counting and len(rule_states) == 1:
+            times = _achieve_counted(campaign, state, rule_states[0], facts)
+        else:
+            times = _achieve(campaign, state, facts)
         if counted and held is not None:
             states[campaign.id] = state
         if times:
@@ -493,7 +508,7 @@ def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """Record as many achievements as the state allows now; return how many."""
     rule_states = state["rules"]
-    if len(campaign.rules) == 1 and len(rule_states) == 1 and not campaign.rules[0].aggregates:
+    if campaign.counting and len(rule_states) == 1:
         return _achieve_counted(campaign, state, rule_states[0], facts)
     times = 0
     while times < MAX_TIMES_PER_EVENT and (
@@ -526,7 +541,7 @@ def _achieve_counted(
     while (
         rule_state["count"] >= after
         and times < MAX_TIMES_PER_EVENT
-        and (times == 0 or blocked_reason(campaign, state, facts) is None)
+        and (times == 0 or not campaign.limited or blocked_reason(campaign, state, facts) is None)
     ):
         rule_state["count"] -= after
         state["achieved"] += 1
