@@ -237,8 +237,11 @@ def tiering_progress(program: Program, totals: CustomerTotals) -> float:
 
 def tier_for(program: Program, progress: float) -> Tier | None:
     """The highest tier whose ``minProgress`` the progress reaches."""
-    reached = [tier for tier in program.tiers if tier.min_progress <= progress]
-    return max(reached, key=lambda tier: tier.order) if reached else None
+    best: Tier | None = None
+    for tier in program.tiers:  # a loop, not max() over a list: this runs for every event
+        if tier.min_progress <= progress and (best is None or tier.order > best.order):
+            best = tier
+    return best
 
 
 def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata: Any) -> None:
