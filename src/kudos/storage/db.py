@@ -21,8 +21,9 @@ Row = tuple[Any, ...]
 MAX_VARIABLES = 30_000
 MAX_CHUNK_ROWS = 256
 # Facts a single writer keeps in memory, by shelf: how many of each it keeps at most
-# (customerId → profile id: about 100 bytes each; a customer's reward totals: about 2 KB).
-SHELVES = {"facts": 200_000, "rewards": 20_000}
+# (customerId → profile id: about 100 bytes each; a customer's reward row: about 0.7 KB with
+# a 20-campaign program).
+SHELVES = {"facts": 200_000, "rewards": 50_000}
 MAX_REMEMBERED = SHELVES["facts"]
 
 
