@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from kudos.bootstrap import Runtime
 from kudos.services import loyalty, rewards
 from kudos.services.accounts import named as account_named
+from kudos.storage import idempotency
 from tests.conftest import configure_account, events_body
 
 EVENTS = "/api/v4.0/integrations/events"
@@ -187,6 +189,35 @@ async def test_an_idempotent_retry_is_not_rewarded_twice(
         response = await client.post(EVENTS, json=order("c-3", 100), headers=headers)
         assert response.status_code == 200
     assert (await balance(client, auth, "c-3"))["totalEarnedPoints"] == 30
+
+
+async def test_a_request_failing_after_its_rewards_leaves_no_trace_in_the_next_ones(
+    client: httpx.AsyncClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer remembers reward totals between requests: a request rolled back alone
+    inside its batch (savepoint) must not leave its totals behind for the next request."""
+    await apply(client, auth, shop_program())
+    remember = idempotency.remember
+
+    def failing(tx: Any, account_id: int, key: str, *args: Any) -> None:
+        if key == "boom":
+            raise RuntimeError("fails after the campaigns ran")
+        remember(tx, account_id, key, *args)
+
+    monkeypatch.setattr(idempotency, "remember", failing)
+    responses = await asyncio.gather(
+        *(
+            client.post(EVENTS, json=order("c-9", 100), headers={**auth, "Idempotency-Key": key})
+            for key in ("k1", "boom", "k3", "boom", "k5")
+        )
+    )
+    assert [r.status_code for r in responses] == [200, 500, 200, 500, 200]
+    await send(client, auth, order("c-9", 100))
+    assert (await balance(client, auth, "c-9"))["totalEarnedPoints"] == 20 + 4 * 10
+    ledger = (
+        await client.get("/api/v4.0/integrations/transactions?customerId=c-9", headers=auth)
+    ).json()["transactions"]
+    assert len(ledger) == 5
 
 
 async def test_balance_of_an_unknown_customer_is_404(
@@ -424,3 +455,30 @@ async def test_expired_points_leave_the_balance_and_the_worker_records_them(
 def iso_in(*, days: int) -> str:
     moment = datetime.now(UTC) + timedelta(days=days)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_a_campaign_whose_rules_change_starts_its_progress_over(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    program = shop_program()
+    await apply(client, auth, program)
+    review = {"customerId": "c-9", "events": {"write_review": {"rating": 4}}}
+    for _ in range(2):
+        await send(client, auth, review)  # the Reviewer badge counts 2 of 3 reviews
+    reviewer = program["campaigns"][2]
+    assert reviewer["id"] == "reviewer"
+    reviewer["trigger"] = {
+        "match": "all",
+        "rules": [{"event": "write_review", "after": 3}, {"event": "place_order"}],
+    }
+    await apply(client, auth, program)
+    await send(client, auth, review)  # the old progress (one rule) does not fit: counts anew
+    progress = await client.get(f"{CUSTOMERS}/c-9/reward-campaigns-progress", headers=auth)
+    assert progress.status_code == 200, progress.text
+    found = next(c for c in progress.json() if c["rewardsCampaignId"] == "reviewer")
+    assert found["achievedCount"] == 0 and found["completionPercentage"] < 50
+    await send(client, auth, review)
+    await send(client, auth, review)
+    await send(client, auth, order("c-9", 5))
+    customer = await client.get(f"{CUSTOMERS}/c-9", headers=auth)
+    assert [b["badge"] for b in customer.json()["badges"]] == ["Reviewer"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kudos.rules.engine import (
     CompiledProgram,
@@ -245,3 +249,38 @@ def test_badge_and_score_only_rewards() -> None:
     (achievement,) = result.achievements
     assert (achievement.points, achievement.score, achievement.badge) == (0, 5, "Reviewer")
     assert result.checks[0].reason == "NonPointsReward"
+
+
+def test_the_fast_path_decides_exactly_as_the_explained_one() -> None:
+    """Ingest evaluates without explanation (its own loop); the preview explains. Both must
+    reach the same achievements and states on any sequence of events."""
+    root = Path(__file__).resolve().parents[2]
+    rng = random.Random(7)
+    names = ["place_order", "write_review", "login"]
+    pools: dict[str, list[Any]] = {
+        "order_amount": [5, 19.99, 50, 150.75, 200, 999, "120", "x", None, True],
+        "currency": ["USD", "eur", "GBP", 5, None],
+        "payment_method": ["Credit Card", "cash", ["card"], None],
+        "rating": [1, 2, 5, "5", 5.0, None],
+        "product_id": ["p1", "p2", "p3", 4, {"a": 1}, None],
+        "review": ["5 Stars Product", "meh", None],
+        "order_id": ["o1", None],
+    }
+    for path in ("bench/campaigns-20.yaml", "examples/shop-program.yaml"):
+        program = compile_program(load_program(yaml.safe_load((root / path).read_text())), 1)
+        fast: dict[str, State] = {}
+        explained: dict[str, State] = {}
+        for step in range(600):
+            metadata = {key: rng.choice(pool) for key, pool in pools.items() if rng.random() < 0.8}
+            metadata = {key: value for key, value in metadata.items() if value is not None}
+            facts = Facts(
+                now=NOW + timedelta(hours=step * rng.choice([0, 1, 7])),
+                tier_order=rng.choice([None, 1, 2, 3]),
+            )
+            name = rng.choice(names)
+            got = evaluate_event(program, fast, name, metadata, facts)
+            want = evaluate_event(program, explained, name, metadata, facts, explain=True)
+            assert [(a.campaign.id, a.times, a.points, a.score) for a in got.achievements] == [
+                (a.campaign.id, a.times, a.points, a.score) for a in want.achievements
+            ]
+            assert fast == explained

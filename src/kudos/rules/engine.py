@@ -45,6 +45,9 @@ class CompiledRule:
     after: int
     simple: tuple[tuple[Condition, Predicate], ...]
     aggregates: tuple[tuple[int, Condition], ...]  # (index in ``where``, condition)
+    # Every condition as (key, test on the present value): simple ones, then aggregates
+    # (whose values must be recordable); what ``_conditions_hold`` runs on every event.
+    checks: tuple[tuple[str, Predicate], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,13 @@ class CompiledCampaign:
     min_tier: int | None
     max_achievements: int  # -1: unlimited
     per_day: int | None
+    gated: bool = True  # has a schedule or an audience (checked before the caps)
+    limited: bool = True  # gated, or capped (maxAchievements, perDay): may be blocked
+    counting: bool = False  # one rule without aggregates: achieved by its count alone
+
+
+# A campaign and the rules of it (index in ``rules``, rule) that one event name triggers.
+Slot = tuple[CompiledCampaign, tuple[tuple[int, CompiledRule], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,8 @@ class CompiledProgram:
     version: int
     campaigns: tuple[CompiledCampaign, ...]
     by_event: Mapping[str, tuple[CompiledCampaign, ...]]
+    # by_event with each campaign's rules on that name picked out: what evaluation loops on.
+    slots: Mapping[str, tuple[Slot, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)  # not frozen: built for every event, and a frozen __init__ is slower
@@ -142,8 +154,19 @@ def compile_program(program: Program, version: int) -> CompiledProgram:
     for campaign in campaigns:
         for name in dict.fromkeys(rule.event for rule in campaign.rules):
             by_event.setdefault(name, []).append(campaign)
+    slots = {
+        name: tuple(
+            (c, tuple((i, rule) for i, rule in enumerate(c.rules) if rule.event == name))
+            for c in found
+        )
+        for name, found in by_event.items()
+    }
     return CompiledProgram(
-        program, version, campaigns, {name: tuple(found) for name, found in by_event.items()}
+        program,
+        version,
+        campaigns,
+        {name: tuple(found) for name, found in by_event.items()},
+        slots,
     )
 
 
@@ -160,7 +183,16 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
             for index, condition in enumerate(rule.where)
             if condition.op in AGGREGATE_OPERATORS
         )
-        rules.append(CompiledRule(rule.event, rule.after, simple, aggregates))
+        checks = tuple((condition.key, test) for condition, test in simple) + tuple(
+            (condition.key, _aggregate_test(condition)) for _, condition in aggregates
+        )
+        rules.append(CompiledRule(rule.event, rule.after, simple, aggregates, checks))
+    gated = (
+        spec.schedule.start is not None
+        or spec.schedule.end is not None
+        or bool(spec.audience.tags)
+        or spec.audience.min_tier is not None
+    )
     return CompiledCampaign(
         spec=spec,
         id=spec.id,
@@ -172,6 +204,9 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
         min_tier=spec.audience.min_tier,
         max_achievements=spec.repeat.max_achievements,
         per_day=spec.repeat.per_day,
+        gated=gated,
+        limited=gated or spec.repeat.max_achievements != -1 or spec.repeat.per_day is not None,
+        counting=len(rules) == 1 and not rules[0].aggregates,
     )
 
 
@@ -190,14 +225,16 @@ def predicate(condition: Condition) -> Predicate:
         low, high = (float(v) for v in expected)  # type: ignore[union-attr]
         return lambda actual: (n := number(actual)) is not None and low <= n <= high
     bound = float(expected)  # type: ignore[arg-type]
-    compare: dict[str, Callable[[float], bool]] = {
-        "gte": lambda n: n >= bound,
-        "gt": lambda n: n > bound,
-        "lte": lambda n: n <= bound,
-        "lt": lambda n: n < bound,
-    }
-    test = compare[op]
-    return lambda actual: (n := number(actual)) is not None and test(n)
+    # One closure per operator (not a shared one calling a comparison): a call less per test.
+    if op == "gte":
+        return lambda actual: (n := number(actual)) is not None and n >= bound
+    if op == "gt":
+        return lambda actual: (n := number(actual)) is not None and n > bound
+    if op == "lte":
+        return lambda actual: (n := number(actual)) is not None and n <= bound
+    if op == "lt":
+        return lambda actual: (n := number(actual)) is not None and n < bound
+    raise ValueError(f"unknown operator {op!r}")
 
 
 def _equality(expected: Any) -> Predicate:
@@ -218,6 +255,11 @@ def _contains(actual: Any, needle: str) -> bool:
 
 def number(value: Any) -> float | None:
     """A metadata value as a number: numbers, and strings that spell one."""
+    kind = type(value)  # decoded JSON: exact types, tested first (the common cases)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -233,6 +275,8 @@ def number(value: Any) -> float | None:
 
 def canonical(value: Any) -> str:
     """The text a value compares as: case-folded; 150.0 and 150 read the same."""
+    if type(value) is str:  # the common case first
+        return value.strip().casefold()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -243,6 +287,10 @@ def canonical(value: Any) -> str:
 # --- evaluating ------------------------------------------------------------------------------
 
 
+# What ``blocked_reason`` reads of a new state (it never reads the rules).
+_UNTOUCHED: State = {"achieved": 0, "day": None, "dayCount": 0}
+
+
 def new_state(campaign: CompiledCampaign) -> State:
     """The progress of a customer who never sent a matching event."""
     return {
@@ -251,6 +299,16 @@ def new_state(campaign: CompiledCampaign) -> State:
         "dayCount": 0,
         "rules": [{"count": 0, "sums": {}, "values": {}} for _ in campaign.rules],
     }
+
+
+def state_of(campaign: CompiledCampaign, states: Mapping[str, State]) -> State | None:
+    """The customer's progress in ``campaign``, or ``None`` when there is none or it was made
+    for a version of the campaign with another number of rules (applying a program that adds
+    or removes a campaign's rules starts its progress over)."""
+    state = states.get(campaign.id)
+    if state is not None and len(state["rules"]) != len(campaign.rules):
+        return None
+    return state
 
 
 def evaluate_event(
@@ -264,14 +322,13 @@ def evaluate_event(
 ) -> Evaluation:
     """Advance ``states`` (campaign id → state, added once a campaign progresses) for one
     event."""
+    if not explain:
+        return _evaluate(compiled, states, name, metadata, facts)
     result = Evaluation()
     for campaign in compiled.by_event.get(name, ()):
-        state = states.get(campaign.id)
-        if state is None:
-            if not explain and not _any_rule_holds(campaign, name, metadata):
-                continue  # no progress to record, and nothing to achieve without any
-            state = new_state(campaign)
-        check = _explain(campaign, state, name, metadata) if explain else None
+        found = state_of(campaign, states)
+        state = new_state(campaign) if found is None else found
+        check = _explain(campaign, state, name, metadata)
         blocked = blocked_reason(campaign, state, facts)
         counted = False
         if blocked is None:
@@ -280,16 +337,62 @@ def evaluate_event(
                     counted = True
         times = _achieve(campaign, state, facts) if blocked is None else 0
         points = reward_points(campaign.spec, metadata) * times if times else 0
-        if counted and campaign.id not in states:
+        if counted and found is None:
             states[campaign.id] = state
         if times:
             reward = campaign.spec.reward
             result.achievements.append(
                 Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
             )
-        if check is not None:
-            _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
-            result.checks.append(check)
+        _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
+        result.checks.append(check)
+    return result
+
+
+def _evaluate(
+    compiled: CompiledProgram,
+    states: dict[str, State],
+    name: str,
+    metadata: Mapping[str, Any],
+    facts: Facts,
+) -> Evaluation:
+    """``evaluate_event`` without the explanation: the ingest hot path, so each rule's
+    conditions are tested at most once per event and nothing is built for a campaign the
+    event leaves alone."""
+    result = Evaluation()
+    for campaign, rules in compiled.slots.get(name, ()):
+        state = state_of(campaign, states)
+        held: list[bool] | None = None
+        if state is None:
+            held = [_conditions_hold(rule, metadata) for _, rule in rules]
+            if True not in held:
+                continue  # no progress to record, and nothing to achieve without any
+            if campaign.limited and blocked_reason(campaign, _UNTOUCHED, facts) is not None:
+                continue  # a new state would not be kept: do not build it
+            state = new_state(campaign)
+        elif campaign.limited and blocked_reason(campaign, state, facts) is not None:
+            continue  # counts nothing, achieves nothing
+        counted = False
+        rule_states = state["rules"]
+        for position, (index, rule) in enumerate(rules):
+            if held[position] if held is not None else _conditions_hold(rule, metadata):
+                if rule.aggregates:
+                    _count_held(rule, rule_states[index], metadata)
+                else:
+                    rule_states[index]["count"] += 1
+                counted = True
+        if campaign.counting and len(rule_states) == 1:
+            times = _achieve_counted(campaign, state, rule_states[0], facts)
+        else:
+            times = _achieve(campaign, state, facts)
+        if counted and held is not None:
+            states[campaign.id] = state
+        if times:
+            reward = campaign.spec.reward
+            points = reward_points(campaign.spec, metadata) * times
+            result.achievements.append(
+                Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
+            )
     return result
 
 
@@ -304,13 +407,9 @@ def _any_rule_holds(campaign: CompiledCampaign, name: str, metadata: Mapping[str
 
 
 def _conditions_hold(rule: CompiledRule, metadata: Mapping[str, Any]) -> bool:
-    for condition, test in rule.simple:
-        key = condition.key
+    # A plain loop: all() over a generator costs a frame per call on this hot path.
+    for key, test in rule.checks:  # noqa: SIM110
         if key not in metadata or not test(metadata[key]):
-            return False
-    for _, condition in rule.aggregates:
-        key = condition.key
-        if key not in metadata or not _aggregable(condition, metadata[key]):
             return False
     return True
 
@@ -375,14 +474,10 @@ def _conclude(
 
 def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:
     """Why this customer cannot win the campaign now, or ``None``."""
-    if campaign.start is not None and facts.now < campaign.start:
-        return "NotStarted"
-    if campaign.end is not None and facts.now >= campaign.end:
-        return "Ended"
-    if campaign.tags and not facts.tags.intersection(campaign.tags):
-        return "NotInAudience"
-    if campaign.min_tier is not None and (facts.tier_order or 0) < campaign.min_tier:
-        return "TierTooLow"
+    if campaign.gated:
+        reason = _outside(campaign, facts)
+        if reason is not None:
+            return reason
     if campaign.max_achievements != -1 and state["achieved"] >= campaign.max_achievements:
         return "MaxAchievementsReached"
     per_day = campaign.per_day
@@ -391,14 +486,32 @@ def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> st
     return None
 
 
+def _outside(campaign: CompiledCampaign, facts: Facts) -> str | None:
+    """Why the schedule or the audience leaves this customer out now, or ``None``."""
+    if campaign.start is not None and facts.now < campaign.start:
+        return "NotStarted"
+    if campaign.end is not None and facts.now >= campaign.end:
+        return "Ended"
+    if campaign.tags and not facts.tags.intersection(campaign.tags):
+        return "NotInAudience"
+    if campaign.min_tier is not None and (facts.tier_order or 0) < campaign.min_tier:
+        return "TierTooLow"
+    return None
+
+
 def _count(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> bool:
     """Count one event for one rule if its conditions hold; record aggregate values."""
     if not _conditions_hold(rule, metadata):
         return False
+    _count_held(rule, state, metadata)
+    return True
+
+
+def _count_held(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> None:
+    """Count an event whose conditions hold for the rule."""
     for index, condition in rule.aggregates:
         _record(condition, state, str(index), metadata[condition.key])
     state["count"] += 1
-    return True
 
 
 def _aggregable(condition: Condition, actual: Any) -> bool:
@@ -418,6 +531,9 @@ def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
 
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """Record as many achievements as the state allows now; return how many."""
+    rule_states = state["rules"]
+    if campaign.counting and len(rule_states) == 1:
+        return _achieve_counted(campaign, state, rule_states[0], facts)
     times = 0
     while times < MAX_TIMES_PER_EVENT and (
         times == 0 or blocked_reason(campaign, state, facts) is None
@@ -431,6 +547,27 @@ def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
             break
         for rule, rule_state in satisfied if campaign.match_all else satisfied[:1]:
             _consume(rule, rule_state)
+        state["achieved"] += 1
+        if state["day"] != facts.day:
+            state["day"], state["dayCount"] = facts.day, 0
+        state["dayCount"] += 1
+        times += 1
+    return times
+
+
+def _achieve_counted(
+    campaign: CompiledCampaign, state: State, rule_state: State, facts: Facts
+) -> int:
+    """``_achieve`` for the common campaign of one rule that only counts events: the same
+    steps, without the generic bookkeeping (this runs for most campaigns on every event)."""
+    after = campaign.rules[0].after
+    times = 0
+    while (
+        rule_state["count"] >= after
+        and times < MAX_TIMES_PER_EVENT
+        and (times == 0 or not campaign.limited or blocked_reason(campaign, state, facts) is None)
+    ):
+        rule_state["count"] -= after
         state["achieved"] += 1
         if state["day"] != facts.day:
             state["day"], state["dayCount"] = facts.day, 0

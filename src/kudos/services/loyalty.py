@@ -18,6 +18,7 @@ from kudos.rules.engine import (
     evaluate_event,
     new_state,
     progress,
+    state_of,
 )
 from kudos.rules.schema import EMPTY_PROGRAM
 from kudos.services import accounts, identity, rewards
@@ -263,7 +264,7 @@ def campaigns_progress(
     facts = Facts(now=moment, tier_order=totals.tier_order)
     found = []
     for campaign in compiled.campaigns:
-        state = totals.progress.get(campaign.id) or new_state(campaign)
+        state = state_of(campaign, totals.progress) or new_state(campaign)
         spec = campaign.spec
         found.append(
             {

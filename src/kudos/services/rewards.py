@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from kudos import errors
@@ -131,7 +131,7 @@ class _Decisions:
     def expires_at(self) -> str | None:
         """When a credit made now expires (the program's ``pointsExpiryDays``)."""
         days = self.compiled.program.points_expiry_days
-        return None if days is None else _iso(_moment(self.now) + timedelta(days=days))
+        return None if days is None else expiry_time(self.now, days)
 
     def reward(self, achievement: Achievement, event: StoredEvent) -> None:
         campaign = achievement.campaign.spec
@@ -194,8 +194,14 @@ class _Decisions:
 
     def profile_updated(self) -> None:
         """Gameball's ``customer.profile.updated`` (call after the totals are saved)."""
+        totals = self.totals
         gameball.announce_profile(
-            self.tx, self.totals.account_id, self.customer_id, self.totals.profile_id, now=self.now
+            self.tx,
+            totals.account_id,
+            self.customer_id,
+            totals.profile_id,
+            now=self.now,
+            totals=totals,
         )
 
     def debit(self, points: int, *, reason: str) -> None:
@@ -315,8 +321,11 @@ def tiering_progress(program: Program, totals: CustomerTotals) -> float:
 
 def tier_for(program: Program, progress: float) -> Tier | None:
     """The highest tier whose ``minProgress`` the progress reaches."""
-    reached = [tier for tier in program.tiers if tier.min_progress <= progress]
-    return max(reached, key=lambda tier: tier.order) if reached else None
+    best: Tier | None = None
+    for tier in program.tiers:  # a loop, not max() over a list: this runs for every event
+        if tier.min_progress <= progress and (best is None or tier.order > best.order):
+            best = tier
+    return best
 
 
 def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata: Any) -> None:
@@ -329,6 +338,18 @@ def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata
         amount = number(metadata.get(tiering.key))
         if amount is not None:
             totals.spend += amount
+
+
+def expiry_time(now: str, days: int) -> str:
+    """``now`` plus ``days`` in the stored time format."""
+    if len(now) == 27 and now[19] == "." and now[26] == "Z":  # the stored format: only the
+        return _day_after(now[:10], days) + now[10:]  # date moves (UTC has no DST)
+    return _iso(_moment(now) + timedelta(days=days))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_after(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def _moment(iso_text: str) -> datetime:
@@ -477,7 +498,7 @@ def _expire(
             "pointsBalance": totals.points_balance,
         }
         outbox.emit(tx, account_id, outbox.POINTS_EXPIRED, data, now=now)
-        gameball.announce_profile(tx, account_id, customer_id, profile_id, now=now)
+        gameball.announce_profile(tx, account_id, customer_id, profile_id, now=now, totals=totals)
 
 
 def _record(

@@ -8,6 +8,7 @@ connections in autocommit mode, and transactions are opened explicitly with ``Tx
 from __future__ import annotations
 
 import abc
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,8 +20,11 @@ Row = tuple[Any, ...]
 # Bound parameters per multi-row statement (SQLite allows 32,766; PostgreSQL 65,535).
 MAX_VARIABLES = 30_000
 MAX_CHUNK_ROWS = 256
-# Facts a single writer keeps in memory (customerId → profile id), about 100 bytes each.
-MAX_REMEMBERED = 200_000
+# Facts a single writer keeps in memory, by shelf: how many of each it keeps at most
+# (customerId → profile id: about 100 bytes each; a customer's reward row: about 0.7 KB with
+# a 20-campaign program).
+SHELVES = {"facts": 200_000, "rewards": 50_000}
+MAX_REMEMBERED = SHELVES["facts"]
 
 
 class Cursor(Protocol):
@@ -152,8 +156,10 @@ class Tx:
         self._staged: dict[str, list[Sequence[Any]]] = {}
         # Facts learned by a writer, valid across its transactions once committed (see
         # ``remember``); only where this process is the store's single writer.
-        self._known: dict[Any, Any] = {}
-        self._pending: dict[Any, Any] = {}
+        self._known: dict[str, dict[Any, Any]] = {shelf: {} for shelf in SHELVES}
+        self._pending: dict[str, dict[Any, Any]] = {shelf: {} for shelf in SHELVES}
+        # What ``remember`` and ``take`` touched since the open savepoint: (shelf, key).
+        self._undo: list[tuple[str, Any]] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.db.sql(sql), params)
@@ -190,16 +196,46 @@ class Tx:
             self.conn.execute(self.db.sql(text), [value for row in part for value in row])
             start += size
 
-    def recall(self, key: Any) -> Any:
+    def recall(self, key: Any, *, shelf: str = "facts") -> Any:
         """A fact remembered by an earlier (committed) or this transaction, or ``None``."""
-        found = self._pending.get(key)
-        return self._known.get(key) if found is None else found
+        found = self._pending[shelf].get(key)
+        return self._known[shelf].get(key) if found is None else found
 
-    def remember(self, key: Any, value: Any) -> None:
+    def take(self, key: Any, *, shelf: str) -> Any:
+        """Recall a fact and forget it: for a value its taker changes in place and remembers
+        again once written (a failure in between then leaves nothing stale behind)."""
+        if self._undo is not None:
+            self._undo.append((shelf, key))
+        found = self._pending[shelf].pop(key, None)
+        return self._known[shelf].pop(key, None) if found is None else found
+
+    def remember(self, key: Any, value: Any, *, shelf: str = "facts") -> None:
         """Remember a fact for the rest of this transaction (callers hold its locks). After
         COMMIT it is kept only on a store with a single writer: elsewhere another process may
-        change it at any time."""
-        self._pending[key] = value
+        change it at any time. A rolled-back savepoint forgets what was remembered in it."""
+        if self._undo is not None:
+            self._undo.append((shelf, key))
+        self._pending[shelf][key] = value
+
+    def savepoint(self) -> None:
+        """Open the savepoint of one request inside a batch (see ``rollback_to_savepoint``)."""
+        self.execute("SAVEPOINT item")
+        self._undo = []
+
+    def release_savepoint(self) -> None:
+        self.execute("RELEASE SAVEPOINT item")
+        self._undo = None
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo the request's writes: its staged rows, its statements, and every fact it
+        remembered or took (forgotten entirely: the rows they describe are read again)."""
+        self.discard_staged()
+        self.execute("ROLLBACK TO SAVEPOINT item")
+        self.execute("RELEASE SAVEPOINT item")
+        undo, self._undo = self._undo or [], None
+        for shelf, key in undo:
+            self._pending[shelf].pop(key, None)
+            self._known[shelf].pop(key, None)
 
     def stage(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Queue rows for one bulk insert, run by ``flush_staged`` (at the latest, on commit).
@@ -230,20 +266,25 @@ class Tx:
     def _reset(self) -> None:
         self.memo.clear()
         self._staged = {}
-        self._pending = {}
+        self._forget_pending()
+
+    def _forget_pending(self) -> None:
+        for pending in self._pending.values():
+            pending.clear()
+        self._undo = None
 
     def commit(self) -> None:
         self.flush_staged()
         self.conn.execute("COMMIT")
-        if self._pending and not self.db.concurrent_writers:
-            if len(self._known) > MAX_REMEMBERED:
-                self._known.clear()
-            self._known.update(self._pending)
-        self._pending = {}
+        if not self.db.concurrent_writers:
+            for shelf, pending in self._pending.items():
+                if pending:
+                    _keep(self._known[shelf], pending, SHELVES[shelf])
+        self._forget_pending()
 
     def rollback(self) -> None:
         self._staged = {}
-        self._pending = {}
+        self._forget_pending()
         self.conn.execute("ROLLBACK")
 
     @contextmanager
@@ -278,6 +319,16 @@ def newest_first(
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     params.append(limit)
     return tx.all(f"{select}{where} ORDER BY {id_column} DESC LIMIT ?", params)
+
+
+def _keep(known: dict[Any, Any], learned: dict[Any, Any], limit: int) -> None:
+    """Add what a transaction learned; past ``limit``, forget the half written longest ago."""
+    for key, value in learned.items():
+        known.pop(key, None)  # re-inserted last: the dict's order is the order of writes
+        known[key] = value
+    if len(known) > limit:
+        for key in list(itertools.islice(known, len(known) // 2)):
+            del known[key]
 
 
 def apply_migrations(db: Database, tx: Tx) -> list[int]:

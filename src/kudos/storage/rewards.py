@@ -4,6 +4,18 @@ A customer's totals and the progress of every campaign live in one row (one read
 upsert per rewarded request, however many campaigns it moves), written at once so a later
 request of the same batch reads them; ledger entries, badges and activities are staged for
 the batch's bulk inserts.
+
+Where this process is the store's single writer (SQLite), the writer also remembers each
+customer's row as it last wrote it (``Tx.remember``, shelf "rewards": the values, with the
+progress as the stored text, about 0.7 KB; live ``CustomerTotals`` took 11 KB), so the next
+request of that customer skips the SELECT. Reading takes the row out of memory
+(``Tx.take``) and only ``save_totals`` puts one back, so a request that fails before writing,
+or whose savepoint or transaction rolls back, leaves nothing stale behind.
+
+Progress is stored compactly (``stored_progress``): each campaign's state as a list, a rule
+that records no values as its bare count. That is a third of the JSON, so the row of a
+customer of a 20-campaign program fits in its b-tree page instead of spilling to an overflow
+page that every save rewrites. Rows written in the longer form still read the same.
 """
 
 from __future__ import annotations
@@ -43,11 +55,17 @@ class LedgerEntry:
 
 
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
-    row = tx.one(
-        "SELECT points_balance, points_earned, score, spend, event_count, tier_order, progress"
-        " FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
-        (account_id, profile_id),
-    )
+    """The customer's totals and progress (zero and empty before their first reward); the
+    caller may change them, and writes them with ``save_totals``."""
+    row = None
+    if not tx.db.concurrent_writers:
+        row = tx.take((account_id, profile_id), shelf="rewards")
+    if row is None:
+        row = tx.one(
+            "SELECT points_balance, points_earned, score, spend, event_count, tier_order,"
+            " progress FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+            (account_id, profile_id),
+        )
     if row is None:
         return CustomerTotals(account_id, profile_id)
     return CustomerTotals(
@@ -59,11 +77,13 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
         spend=float(row[3]),
         event_count=int(row[4]),
         tier_order=None if row[5] is None else int(row[5]),
-        progress=decode_json(row[6]),
+        progress=live_progress(decode_json(row[6])),
     )
 
 
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
+    """Write the customer's totals and progress (the row is created on the first save)."""
+    progress = encode(stored_progress(found.progress))
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
         " score, spend, event_count, tier_order, progress, updated_at)"
@@ -82,10 +102,62 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
             found.spend,
             found.event_count,
             found.tier_order,
-            encode(found.progress),
+            progress,
             now,
         ),
     )
+    if not tx.db.concurrent_writers:
+        row = (
+            found.points_balance,
+            found.points_earned,
+            found.score,
+            found.spend,
+            found.event_count,
+            found.tier_order,
+            progress,
+        )
+        tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
+
+
+def stored_progress(progress: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Progress as stored: ``[achieved, day, dayCount, *rules]`` per campaign, a rule as its
+    count, or ``[count, sums, values]`` once it records values."""
+    stored: dict[str, Any] = {}
+    for campaign_id, state in progress.items():
+        if state.keys() != _STATE_KEYS:  # not a state this form knows: kept whole
+            stored[campaign_id] = state
+            continue
+        entry: list[Any] = [state["achieved"], state["day"], state["dayCount"]]
+        for rule in state["rules"]:
+            sums, values = rule["sums"], rule["values"]
+            entry.append([rule["count"], sums, values] if sums or values else rule["count"])
+        stored[campaign_id] = entry
+    return stored
+
+
+def live_progress(stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The engine's progress (campaign id → state) from its stored form (either form)."""
+    progress: dict[str, dict[str, Any]] = {}
+    for campaign_id, entry in stored.items():
+        if isinstance(entry, dict):
+            progress[campaign_id] = entry
+            continue
+        rules = [
+            {"count": rule, "sums": {}, "values": {}}
+            if isinstance(rule, int)
+            else {"count": rule[0], "sums": rule[1], "values": rule[2]}
+            for rule in entry[3:]
+        ]
+        progress[campaign_id] = {
+            "achieved": entry[0],
+            "day": entry[1],
+            "dayCount": entry[2],
+            "rules": rules,
+        }
+    return progress
+
+
+_STATE_KEYS = {"achieved", "day", "dayCount", "rules"}
 
 
 def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
@@ -184,6 +256,8 @@ def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
         "DELETE FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
         (account_id, profile_id),
     )
+    if not tx.db.concurrent_writers:
+        tx.take((account_id, profile_id), shelf="rewards")  # forget the deleted row
 
 
 def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[int, int]]:

@@ -221,7 +221,7 @@ class Writer:
         return True
 
     def _apply_isolated(self, tx: Tx, item: _Item) -> None:
-        tx.execute("SAVEPOINT item")
+        tx.savepoint()
         try:
             item.outcome = item.work.apply(tx)
             tx.flush_staged()
@@ -236,14 +236,12 @@ class Writer:
             self._roll_back_item(tx)
             item.outcome = errors.InternalError()
             return
-        tx.execute("RELEASE SAVEPOINT item")
+        tx.release_savepoint()
         self.hooks.item_applied(item.work)
 
     @staticmethod
     def _roll_back_item(tx: Tx) -> None:
-        tx.discard_staged()
-        tx.execute("ROLLBACK TO SAVEPOINT item")
-        tx.execute("RELEASE SAVEPOINT item")
+        tx.rollback_to_savepoint()
 
     def _reset_after_failure(self) -> None:
         if self._tx is None:

@@ -13,6 +13,7 @@ from kudos.storage import accounts as account_rows
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
+from kudos.storage.rewards import CustomerTotals
 from kudos.webhooks import outbox
 
 
@@ -29,11 +30,19 @@ def _envelope(
 
 
 def profile_updated(
-    tx: Tx, account_id: int, *, customer_id: str, profile_id: int, now: str
+    tx: Tx,
+    account_id: int,
+    *,
+    customer_id: str,
+    profile_id: int,
+    now: str,
+    totals: CustomerTotals | None = None,
 ) -> dict[str, Any]:
-    """The profile as it stands in this transaction."""
+    """The profile as it stands in this transaction (``totals``: the customer's, if the
+    caller holds them)."""
     profile = profiles.by_customer_id(tx, account_id, customer_id)
-    totals = reward_rows.totals(tx, account_id, profile_id)
+    if totals is None:
+        totals = reward_rows.totals(tx, account_id, profile_id)
     tier_name = None
     if totals.tier_order is not None and (found := programs.current(tx, account_id)):
         names = {tier["order"]: tier["name"] for tier in found[1].get("tiers", [])}
@@ -70,11 +79,17 @@ def notification_push(
 
 
 def announce_profile(
-    tx: Tx, account_id: int, customer_id: str, profile_id: int, *, now: str
+    tx: Tx,
+    account_id: int,
+    customer_id: str,
+    profile_id: int,
+    *,
+    now: str,
+    totals: CustomerTotals | None = None,
 ) -> None:
     """Emit ``customer.profile.updated`` for the profile as it now stands, if subscribed."""
     if outbox.wants(tx, account_id, outbox.PROFILE_UPDATED):
         payload = profile_updated(
-            tx, account_id, customer_id=customer_id, profile_id=profile_id, now=now
+            tx, account_id, customer_id=customer_id, profile_id=profile_id, now=now, totals=totals
         )
         outbox.emit(tx, account_id, outbox.PROFILE_UPDATED, payload, now=now)
