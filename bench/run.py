@@ -245,10 +245,15 @@ def fill_to(result: Result, server: Server, args: argparse.Namespace) -> None:
 
 
 def start_echo(work: Path) -> Server:
+    return start_asgi("bench.echo:app", work / "echo.log")
+
+
+def start_asgi(app: str, log: Path) -> Server:
+    """A raw ASGI app of ``bench/`` on uvicorn (uvloop, httptools), on a free port."""
     port = free_port()
     command = [
         str(VENV_BIN / "uvicorn"),
-        "bench.echo:app",
+        app,
         "--port",
         str(port),
         "--loop",
@@ -259,7 +264,7 @@ def start_echo(work: Path) -> Server:
         "--log-level",
         "warning",
     ]
-    return Server(start(command, port, work / "echo.log", health=None), port)
+    return Server(start(command, port, log, health=None), port)
 
 
 def measure_echo(echo: Server, args: argparse.Namespace) -> Result:

@@ -33,21 +33,7 @@ DRAIN_LIMIT = 600.0
 
 
 def start_receiver(work: Path) -> run.Server:
-    port = run.free_port()
-    command = [
-        str(run.VENV_BIN / "uvicorn"),
-        "bench.receiver:app",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return run.Server(run.start(command, port, work / "receiver.log", health=None), port)
+    return run.start_asgi("bench.receiver:app", work / "receiver.log")
 
 
 def counts(receiver: run.Server) -> dict[str, int]:
