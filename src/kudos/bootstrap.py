@@ -102,7 +102,7 @@ class Runtime:
                     log.info("purged %d expired idempotency keys", purged)
                     retention = timedelta(seconds=parse_duration(self.settings.webhook_retention))
                     purged = await self.writer.submit(
-                        maintenance.PurgeFinishedWebhooks(now=utc_now(), retention=retention)
+                        maintenance.purge_finished_webhooks(now=utc_now(), retention=retention)
                     )
                     log.info("purged %d finished webhook messages", purged)
             except Exception:

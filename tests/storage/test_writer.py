@@ -18,23 +18,14 @@ import pytest
 from kudos import errors
 from kudos.bootstrap import Runtime, run_in_transaction
 from kudos.storage.db import Tx
-from kudos.storage.writer import LoopWriter, ThreadWriter, Writer
+from kudos.storage.writer import LoopWriter, NoHooks, ThreadWriter, Writer
 
 
-class CountingHooks:
+class CountingHooks(NoHooks):
     """Counts the batches that reached their flush (each is one committed transaction)."""
 
     def __init__(self) -> None:
         self.batches = 0
-
-    def begin(self) -> None:
-        pass
-
-    def prefetch(self, tx: Tx, works: list[Any]) -> None:
-        pass
-
-    def item_applied(self, work: Any) -> None:
-        pass
 
     def flush(self, tx: Tx) -> None:
         self.batches += 1

@@ -340,6 +340,7 @@ async def test_finished_messages_are_purged_after_the_retention_pending_ones_sta
 
     from kudos.domain.model import iso_at
     from kudos.services import maintenance
+    from kudos.storage.writer import Call
 
     delivered = await add_endpoint(client, auth, receiver.url(), "customer.created")
     await send(client, auth, "a")
@@ -349,9 +350,9 @@ async def test_finished_messages_are_purged_after_the_retention_pending_ones_sta
     await send(client, auth, "b")  # pending for the first endpoint, nothing for the paused one
     await client.patch(f"{HOOKS}/{delivered['id']}", json={"active": False}, headers=auth)
 
-    def purge(days: float) -> maintenance.PurgeFinishedWebhooks:
+    def purge(days: float) -> Call:
         later = iso_at(worker.clock() + days * 86400)
-        return maintenance.PurgeFinishedWebhooks(now=later, retention=timedelta(days=30))
+        return maintenance.purge_finished_webhooks(now=later, retention=timedelta(days=30))
 
     assert await runtime.writer.submit(purge(29)) == 0
     assert await runtime.writer.submit(purge(31)) == 1
