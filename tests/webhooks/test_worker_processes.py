@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +29,15 @@ from kudos.webhooks import signing
 from kudos.webhooks.policy import PREFETCH
 from kudos.webhooks.worker import Worker
 from tests.conftest import kudos_command, server_env
-from tests.webhooks.conftest import Clock, Receiver, add_endpoint, deliveries, messages, send
+from tests.webhooks.conftest import (
+    Clock,
+    Delivery,
+    Receiver,
+    add_endpoint,
+    deliveries,
+    messages,
+    send,
+)
 
 TIMEOUT = 5.0  # KUDOS_WEBHOOK_TIMEOUT_SECONDS of the workers below
 # A claim holds the message this long (the delivery policy's lease for this timeout).
@@ -75,6 +85,21 @@ def worker_log(tmp_path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
+async def held_delivery(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    receiver: Receiver,
+    process: subprocess.Popen[bytes],
+) -> tuple[dict[str, Any], threading.Event, subprocess.Popen[bytes], Delivery]:
+    """An endpoint with one message, which the worker ``process`` is delivering right now:
+    the receiver holds the request open until the returned event is set."""
+    endpoint = await add_endpoint(client, auth, receiver.url("/hook"), "customer.created")
+    release = receiver.hold("/hook")
+    await send(client, auth, "cust-1")
+    (held,) = receiver.wait_for(1, "/hook", timeout=30)
+    return endpoint, release, process, held
+
+
 async def test_a_worker_killed_mid_delivery_leaves_the_message_to_another(
     postgres_url: str,
     client: httpx.AsyncClient,
@@ -85,11 +110,9 @@ async def test_a_worker_killed_mid_delivery_leaves_the_message_to_another(
     start_worker: Callable[[str], subprocess.Popen[bytes]],
     tmp_path: Path,
 ) -> None:
-    endpoint = await add_endpoint(client, auth, receiver.url("/hook"), "customer.created")
-    await send(client, auth, "cust-1")
-    release = receiver.hold("/hook")
-    process = start_worker(postgres_url)
-    first = receiver.wait_for(1, "/hook", timeout=30)[0]
+    endpoint, release, process, first = await held_delivery(
+        client, auth, receiver, start_worker(postgres_url)
+    )
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=15) == -signal.SIGKILL, worker_log(tmp_path)
     release.set()  # the dead worker's request is answered to no one
@@ -194,11 +217,9 @@ async def test_sigterm_lets_the_attempt_in_flight_finish_and_be_recorded(
     start_worker: Callable[[str], subprocess.Popen[bytes]],
     tmp_path: Path,
 ) -> None:
-    endpoint = await add_endpoint(client, auth, receiver.url("/hook"), "customer.created")
-    await send(client, auth, "cust-1")
-    release = receiver.hold("/hook")
-    process = start_worker(postgres_url)
-    (held,) = receiver.wait_for(1, "/hook", timeout=30)
+    endpoint, release, process, held = await held_delivery(
+        client, auth, receiver, start_worker(postgres_url)
+    )
     process.send_signal(signal.SIGTERM)
     with pytest.raises(subprocess.TimeoutExpired):  # it waits for the attempt it started
         process.wait(timeout=1)

@@ -113,11 +113,7 @@ def authenticate(tx: Tx, keyring: Keyring, credentials: Credentials) -> Account:
 
 def _secret_matches(tx: Tx, keyring: Keyring, secret: str, account: Account) -> bool:
     """The constant-time check, done once per transaction for each presented secret."""
-    seen = (account.id, secret)
-    known: bool | None = tx.memo.get(seen)
-    if known is None:
-        known = tx.memo[seen] = keyring.check_secret(secret, account.secret_key_hash)
-    return known
+    return tx.once((account.id, secret), keyring.check_secret, secret, account.secret_key_hash)
 
 
 def named(tx: Tx, name: str) -> Account:

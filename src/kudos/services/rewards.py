@@ -50,10 +50,7 @@ class ProgramCache:
 
     def get(self, tx: Tx, account_id: int) -> CompiledProgram | None:
         """The account's compiled program, or ``None`` when none was ever applied."""
-        key = ("program-version", account_id)
-        version = tx.memo.get(key)
-        if version is None:
-            version = tx.memo[key] = programs.current_version(tx, account_id)
+        version = tx.once(("program-version", account_id), programs.current_version, tx, account_id)
         if version == 0:
             return None
         compiled = self._compiled.get(account_id)

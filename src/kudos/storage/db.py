@@ -10,12 +10,13 @@ from __future__ import annotations
 import abc
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 # Bound parameters per multi-row statement (SQLite allows 32,766; PostgreSQL 65,535).
 MAX_VARIABLES = 30_000
@@ -195,6 +196,15 @@ class Tx:
             text = f"{head} VALUES {', '.join([group] * size)}{rest}"
             self.conn.execute(self.db.sql(text), [value for row in part for value in row])
             start += size
+
+    def once(self, key: Any, compute: Callable[..., T], *args: Any) -> T:
+        """``compute(*args)``, run at most once per transaction for ``key`` (``memo``). Pass
+        arguments rather than a closure on hot paths: no function is built per call."""
+        if key in self.memo:
+            found: T = self.memo[key]
+            return found
+        value = self.memo[key] = compute(*args)
+        return value
 
     def recall(self, key: Any, *, shelf: str = "facts") -> Any:
         """A fact remembered by an earlier (committed) or this transaction, or ``None``."""

@@ -83,7 +83,15 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
 
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
     """Write the customer's totals and progress (the row is created on the first save)."""
-    progress = encode(stored_progress(found.progress))
+    row = (  # the columns ``totals`` reads, in its order: also what the writer remembers
+        found.points_balance,
+        found.points_earned,
+        found.score,
+        found.spend,
+        found.event_count,
+        found.tier_order,
+        encode(stored_progress(found.progress)),
+    )
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
         " score, spend, event_count, tier_order, progress, updated_at)"
@@ -93,29 +101,9 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         " score = excluded.score, spend = excluded.spend, event_count = excluded.event_count,"
         " tier_order = excluded.tier_order, progress = excluded.progress,"
         " updated_at = excluded.updated_at",
-        (
-            found.account_id,
-            found.profile_id,
-            found.points_balance,
-            found.points_earned,
-            found.score,
-            found.spend,
-            found.event_count,
-            found.tier_order,
-            progress,
-            now,
-        ),
+        (found.account_id, found.profile_id, *row, now),
     )
     if not tx.db.concurrent_writers:
-        row = (
-            found.points_balance,
-            found.points_earned,
-            found.score,
-            found.spend,
-            found.event_count,
-            found.tier_order,
-            progress,
-        )
         tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
 
 

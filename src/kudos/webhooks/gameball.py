@@ -22,7 +22,7 @@ def _envelope(
 ) -> dict[str, Any]:
     return {
         "event": topic,
-        "client_id": account_rows.name_of(tx, account_id),
+        "client_id": tx.once(("account-name", account_id), account_rows.name_of, tx, account_id),
         "customer_id": customer_id,
         "gb_customer_id": profile_id,
         "created_at": now,
@@ -44,8 +44,8 @@ def profile_updated(
     if totals is None:
         totals = reward_rows.totals(tx, account_id, profile_id)
     tier_name = None
-    if totals.tier_order is not None and (found := programs.current(tx, account_id)):
-        names = {tier["order"]: tier["name"] for tier in found[1].get("tiers", [])}
+    if totals.tier_order is not None:
+        names = tx.once(("tier-names", account_id), _tier_names, tx, account_id)
         tier_name = names.get(totals.tier_order)
     payload = _envelope(tx, "customer.profile.updated", account_id, customer_id, profile_id, now)
     payload["data"] = {
@@ -60,6 +60,13 @@ def profile_updated(
         "total_points": totals.points_balance,
     }
     return payload
+
+
+def _tier_names(tx: Tx, account_id: int) -> dict[int, str]:
+    """Tier order → name in the program in force."""
+    found = programs.current(tx, account_id)
+    tiers = found[1].get("tiers", []) if found else []
+    return {tier["order"]: tier["name"] for tier in tiers}
 
 
 def notification_push(

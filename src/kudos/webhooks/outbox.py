@@ -44,20 +44,24 @@ _encode = msgspec.json.Encoder().encode
 
 def _subscribers(tx: Tx, account_id: int) -> dict[str, list[int]]:
     """Topic → endpoint ids of the account's active endpoints, once per transaction."""
-    key = ("webhook-subscribers", account_id)
-    found: dict[str, list[int]] | None = tx.memo.get(key)
-    if found is None:
-        found = {}
-        for endpoint_id, topics in webhook_rows.subscriptions(tx, account_id):
-            for topic in topics:
-                found.setdefault(topic, []).append(endpoint_id)
-        tx.memo[key] = found
+    return tx.once(_subscribers_key(account_id), _read_subscribers, tx, account_id)
+
+
+def _read_subscribers(tx: Tx, account_id: int) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for endpoint_id, topics in webhook_rows.subscriptions(tx, account_id):
+        for topic in topics:
+            found.setdefault(topic, []).append(endpoint_id)
     return found
+
+
+def _subscribers_key(account_id: int) -> tuple[str, int]:
+    return ("webhook-subscribers", account_id)
 
 
 def forget(tx: Tx, account_id: int) -> None:
     """The account's endpoints changed in this transaction: read them again when needed."""
-    tx.memo.pop(("webhook-subscribers", account_id), None)
+    tx.memo.pop(_subscribers_key(account_id), None)
 
 
 def wants(tx: Tx, account_id: int, topic: str) -> bool:

@@ -9,7 +9,7 @@ endpoint) and every attempt has a timeout, so a slow or dead endpoint holds a fe
 the others keep flowing; the ingest path never waits on the worker at all.
 
 Throughput: every claim and every outcome is a transaction, and a commit waits for the disk.
-So a claim takes up to ``PREFETCH`` messages per free slot of an endpoint (their attempts
+So a claim takes up to ``policy.PREFETCH`` messages per free slot of an endpoint (their attempts
 queue on its semaphore, and the lease covers that wait), a slot is freed as soon as its HTTP
 attempt ends, and outcomes are recorded by the writer's group commit, many per transaction.
 
@@ -39,7 +39,6 @@ from kudos.webhooks import delivery, policy
 from kudos.webhooks.delivery import AttemptResult
 
 log = logging.getLogger("kudos.webhooks")
-PREFETCH = policy.PREFETCH
 
 
 class Worker:
@@ -105,10 +104,10 @@ class Worker:
 
     def _capacity(self) -> int:
         """Messages a worker holds at most (in flight or queued for a slot)."""
-        return self.rules.concurrency * PREFETCH
+        return self.rules.concurrency * policy.PREFETCH
 
     async def _claim(self, room: int) -> list[Claimed]:
-        most = self.rules.per_endpoint * PREFETCH
+        most = self.rules.per_endpoint * policy.PREFETCH
         free = {e: most - n for e, n in self._claimed.items()}
         busy = sorted(e for e, slots in free.items() if slots <= 0)
         now = self.clock()
