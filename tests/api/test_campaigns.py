@@ -263,6 +263,28 @@ async def test_merged_profiles_combine_their_rewards_and_tier(
     assert sorted(profile["linkedCustomerIds"]) == ["app-1", "web-1"]
 
 
+async def test_a_merge_takes_the_rewards_of_earlier_requests_in_its_batch(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Reward rows are staged for the batch's bulk insert: a merge later in the same batch must
+    move them with the profile, not leave them with the profile merged away."""
+    configure_account(runtime, channel_merging="email")
+    await apply(client, auth, shop_program())
+    await send(client, auth, order("web-1", 10))  # the older profile: 20 + 1
+    await send(client, auth, {**order("app-1", 10), "email": "sam@example.com"})  # 20 + 1
+    responses = await asyncio.gather(
+        client.post(EVENTS, json=order("app-1", 100), headers=auth),  # + 10
+        client.post(EVENTS, json={**order("web-1", 10), "email": "sam@example.com"}, headers=auth),
+    )
+    assert [r.status_code for r in responses] == [200, 200]
+    merged = await balance(client, auth, "web-1")
+    assert (merged["totalPointsBalance"], merged["totalEarnedPoints"]) == (53, 53)
+    ledger = (
+        await client.get("/api/v4.0/integrations/transactions?customerId=web-1", headers=auth)
+    ).json()["transactions"]
+    assert sum(entry["points"] for entry in ledger) == 53
+
+
 PREVIEW = "/api/v4.0/integrations/events/reward-preview"
 
 

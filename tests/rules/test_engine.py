@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from kudos.rules.engine import (
+    RULES,
     CompiledProgram,
     Facts,
     State,
@@ -155,8 +156,8 @@ def test_a_capped_campaign_does_not_keep_counting() -> None:
     states: dict[str, State] = {}
     for _ in range(5):
         send(program, states)
-    assert states["c1"]["achieved"] == 1
-    assert states["c1"]["rules"][0]["count"] == 0
+    achieved, _, _, count = states["c1"]
+    assert (achieved, count) == (1, 0)
 
 
 def test_schedule_and_audience_gate_the_campaign() -> None:
@@ -191,7 +192,8 @@ def test_accumulative_total_can_complete_several_times_in_one_event() -> None:
     states: dict[str, State] = {}
     assert send(program, states, {"amount": 60}) == []
     assert send(program, states, {"amount": 260}) == [("c1", 3, 30)]
-    assert states["c1"]["rules"][0]["sums"] == {"0": 20.0}
+    _, sums, _ = states["c1"][RULES]
+    assert sums == {"0": 20.0}
     assert send(program, states, {"amount": "n/a"}) == []
 
 

@@ -1,51 +1,71 @@
-"""The stored form of campaign progress: compact, and read back exactly as the engine left it."""
+"""The stored form of campaign progress: the engine's own compact form, read back as written."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from kudos.rules.engine import Facts, compile_program, evaluate_event, state_of
+from kudos.rules.schema import load_program
 from kudos.services.rewards import expiry_time
-from kudos.storage.rewards import live_progress, stored_progress
+from kudos.storage.profiles import decode_json, encode
+from kudos.storage.rewards import compact_progress
 
 
-def make_progress() -> dict[str, dict[str, Any]]:
+def make_progress() -> dict[str, list[Any]]:
     return {
-        "counted": {
-            "achieved": 2,
-            "day": "2026-11-23",
-            "dayCount": 1,
-            "rules": [
-                {"count": 3, "sums": {}, "values": {}},
-                {"count": 0, "sums": {}, "values": {}},
-            ],
-        },
-        "valued": {
-            "achieved": 0,
-            "day": None,
-            "dayCount": 0,
-            "rules": [{"count": 2, "sums": {"0": 55.25}, "values": {"1": {"a": 2, "b": 0}}}],
-        },
+        "counted": [2, "2026-11-23", 1, 3, 0],
+        "valued": [0, None, 0, [2, {"0": 55.25}, {"1": {"a": 2, "b": 0}}]],
     }
 
 
 def test_progress_reads_back_as_it_was_written() -> None:
     progress = make_progress()
-    assert live_progress(stored_progress(progress)) == progress
+    assert compact_progress(decode_json(encode(progress))) == progress
 
 
-def test_a_rule_that_only_counts_is_stored_as_its_count() -> None:
-    stored = stored_progress(make_progress())
-    assert stored["counted"] == [2, "2026-11-23", 1, 3, 0]
-    assert stored["valued"] == [0, None, 0, [2, {"0": 55.25}, {"1": {"a": 2, "b": 0}}]]
-
-
-def test_progress_stored_in_the_long_form_still_reads() -> None:
-    progress = make_progress()
-    assert live_progress(progress) == progress
-    assert live_progress({"old": progress["valued"], **stored_progress(progress)}) == {
-        "old": progress["valued"],
-        **progress,
+def test_progress_stored_in_the_first_long_form_still_reads() -> None:
+    long_form = {
+        "achieved": 0,
+        "day": None,
+        "dayCount": 0,
+        "rules": [{"count": 2, "sums": {"0": 55.25}, "values": {"1": {"a": 2, "b": 0}}}],
     }
+    assert compact_progress({"old": long_form, **make_progress()}) == {
+        "old": make_progress()["valued"],
+        **make_progress(),
+    }
+
+
+def test_a_long_form_state_of_a_counting_rule_reads_as_its_count() -> None:
+    program = compile_program(
+        load_program(
+            {
+                "campaigns": [
+                    {
+                        "id": "c",
+                        "name": "C",
+                        "trigger": {"rules": [{"event": "e", "after": 3}]},
+                        "repeat": {"maxAchievements": -1},
+                        "reward": {"points": 1},
+                    }
+                ]
+            }
+        ),
+        version=1,
+    )
+    long_form = {
+        "achieved": 1,
+        "day": "2026-11-22",
+        "dayCount": 1,
+        "rules": [{"count": 2, "sums": {}, "values": {}}],
+    }
+    states = compact_progress({"c": long_form})
+    assert state_of(program.campaigns[0], states) == [1, "2026-11-22", 1, 2]
+    now = Facts(now=datetime(2026, 11, 23, tzinfo=UTC))
+    result = evaluate_event(program, states, "e", {}, now)
+    assert [a.times for a in result.achievements] == [1]
+    assert states["c"] == [2, "2026-11-23", 1, 0]
 
 
 def test_credits_expire_the_same_time_of_day_days_later() -> None:

@@ -35,7 +35,13 @@ from kudos.rules.schema import AGGREGATE_OPERATORS, Campaign, Condition, Program
 
 MAX_TIMES_PER_EVENT = 1000
 
-State = dict[str, Any]
+# A customer's progress in one campaign, JSON-ready and stored as it is:
+# ``[achieved, day, dayCount, *rules]``; a rule's state is its count, or
+# ``[count, sums, values]`` when it has aggregate conditions (``sums``: condition index → running
+# total; ``values``: condition index → {value: times seen}). Lists rather than dicts keep the
+# stored row small and need no conversion between the store and the engine.
+State = list[Any]
+ACHIEVED, DAY, DAY_COUNT, RULES = 0, 1, 2, 3
 Predicate = Callable[[Any], bool]
 
 
@@ -67,6 +73,8 @@ class CompiledCampaign:
     gated: bool = True  # has a schedule or an audience (checked before the caps)
     limited: bool = True  # gated, or capped (maxAchievements, perDay): may be blocked
     counting: bool = False  # one rule without aggregates: achieved by its count alone
+    # Per rule, its position in a ``State`` and whether it has aggregate conditions.
+    shapes: tuple[tuple[int, bool], ...] = ()
 
 
 # A campaign and the rules of it (index in ``rules``, rule) that one event name triggers.
@@ -207,6 +215,7 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
         gated=gated,
         limited=gated or spec.repeat.max_achievements != -1 or spec.repeat.per_day is not None,
         counting=len(rules) == 1 and not rules[0].aggregates,
+        shapes=tuple((RULES + i, bool(rule.aggregates)) for i, rule in enumerate(rules)),
     )
 
 
@@ -288,27 +297,38 @@ def canonical(value: Any) -> str:
 
 
 # What ``blocked_reason`` reads of a new state (it never reads the rules).
-_UNTOUCHED: State = {"achieved": 0, "day": None, "dayCount": 0}
+_UNTOUCHED: State = [0, None, 0]
 
 
 def new_state(campaign: CompiledCampaign) -> State:
     """The progress of a customer who never sent a matching event."""
-    return {
-        "achieved": 0,
-        "day": None,
-        "dayCount": 0,
-        "rules": [{"count": 0, "sums": {}, "values": {}} for _ in campaign.rules],
-    }
+    return [0, None, 0, *([0, {}, {}] if valued else 0 for _, valued in campaign.shapes)]
 
 
 def state_of(campaign: CompiledCampaign, states: Mapping[str, State]) -> State | None:
     """The customer's progress in ``campaign``, or ``None`` when there is none or it was made
     for a version of the campaign with another number of rules (applying a program that adds
-    or removes a campaign's rules starts its progress over)."""
+    or removes a campaign's rules starts its progress over). A rule that gained or lost its
+    aggregate conditions since keeps its count."""
     state = states.get(campaign.id)
-    if state is not None and len(state["rules"]) != len(campaign.rules):
+    if state is None or len(state) != RULES + len(campaign.shapes):
         return None
+    for position, valued in campaign.shapes:
+        rule = state[position]
+        if (type(rule) is list) is not valued:
+            state[position] = [rule, {}, {}] if valued else rule[0]
     return state
+
+
+def rule_count(rule_state: Any) -> int:
+    """How many events a rule's state has counted (see ``State``)."""
+    return rule_state if type(rule_state) is int else int(rule_state[0])
+
+
+def standing(state: State) -> tuple[int, int]:
+    """How far along a state is: achievements, then events counted (merges keep the
+    further one)."""
+    return int(state[ACHIEVED]), sum(rule_count(rule) for rule in state[RULES:])
 
 
 def evaluate_event(
@@ -332,8 +352,9 @@ def evaluate_event(
         blocked = blocked_reason(campaign, state, facts)
         counted = False
         if blocked is None:
-            for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
-                if rule.event == name and _count(rule, rule_state, metadata):
+            for position, rule in enumerate(campaign.rules, RULES):
+                if rule.event == name and _conditions_hold(rule, metadata):
+                    _count_held(rule, state, position, metadata)
                     counted = True
         times = _achieve(campaign, state, facts) if blocked is None else 0
         points = reward_points(campaign.spec, metadata) * times if times else 0
@@ -373,16 +394,15 @@ def _evaluate(
         elif campaign.limited and blocked_reason(campaign, state, facts) is not None:
             continue  # counts nothing, achieves nothing
         counted = False
-        rule_states = state["rules"]
-        for position, (index, rule) in enumerate(rules):
-            if held[position] if held is not None else _conditions_hold(rule, metadata):
+        for nth, (index, rule) in enumerate(rules):
+            if held[nth] if held is not None else _conditions_hold(rule, metadata):
                 if rule.aggregates:
-                    _count_held(rule, rule_states[index], metadata)
+                    _count_held(rule, state, RULES + index, metadata)
                 else:
-                    rule_states[index]["count"] += 1
+                    state[RULES + index] += 1
                 counted = True
-        if campaign.counting and len(rule_states) == 1:
-            times = _achieve_counted(campaign, state, rule_states[0], facts)
+        if campaign.counting:
+            times = _achieve_counted(campaign, state, facts)
         else:
             times = _achieve(campaign, state, facts)
         if counted and held is not None:
@@ -420,7 +440,7 @@ def _explain(
     """What the campaign sees in the event, before it is counted (the preview's why)."""
     check = CampaignCheck(campaign, eligible=True, reason="")
     check.progress_before = progress(campaign, state)
-    for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
+    for rule, rule_state in zip(campaign.rules, state[RULES:], strict=True):
         if rule.event != name:
             continue
         tests: list[tuple[Condition, Predicate]] = [
@@ -439,7 +459,7 @@ def _explain(
         ]
         counted = all(c.matched for c in conditions)
         check.rules.append(
-            RuleCheck(rule.event, counted, rule_state["count"] + counted, rule.after, conditions)
+            RuleCheck(rule.event, counted, rule_count(rule_state) + counted, rule.after, conditions)
         )
     return check
 
@@ -478,10 +498,10 @@ def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> st
         reason = _outside(campaign, facts)
         if reason is not None:
             return reason
-    if campaign.max_achievements != -1 and state["achieved"] >= campaign.max_achievements:
+    if campaign.max_achievements != -1 and state[ACHIEVED] >= campaign.max_achievements:
         return "MaxAchievementsReached"
     per_day = campaign.per_day
-    if per_day is not None and state["dayCount"] >= per_day and state["day"] == facts.day:
+    if per_day is not None and state[DAY_COUNT] >= per_day and state[DAY] == facts.day:
         return "DailyLimitReached"
     return None
 
@@ -499,19 +519,18 @@ def _outside(campaign: CompiledCampaign, facts: Facts) -> str | None:
     return None
 
 
-def _count(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> bool:
-    """Count one event for one rule if its conditions hold; record aggregate values."""
-    if not _conditions_hold(rule, metadata):
-        return False
-    _count_held(rule, state, metadata)
-    return True
-
-
-def _count_held(rule: CompiledRule, state: State, metadata: Mapping[str, Any]) -> None:
-    """Count an event whose conditions hold for the rule."""
+def _count_held(
+    rule: CompiledRule, state: State, position: int, metadata: Mapping[str, Any]
+) -> None:
+    """Count an event whose conditions hold for the rule at ``position`` of ``state``, and
+    record its aggregate values."""
+    if not rule.aggregates:
+        state[position] += 1
+        return
+    rule_state = state[position]
     for index, condition in rule.aggregates:
-        _record(condition, state, str(index), metadata[condition.key])
-    state["count"] += 1
+        _record(condition, rule_state, str(index), metadata[condition.key])
+    rule_state[0] += 1
 
 
 def _aggregable(condition: Condition, actual: Any) -> bool:
@@ -520,102 +539,108 @@ def _aggregable(condition: Condition, actual: Any) -> bool:
     return actual is not None and not isinstance(actual, dict | list)
 
 
-def _record(condition: Condition, state: State, slot: str, actual: Any) -> None:
+def _record(condition: Condition, rule_state: list[Any], slot: str, actual: Any) -> None:
     if condition.op == "accumulativeTotal":
-        state["sums"][slot] = state["sums"].get(slot, 0.0) + (number(actual) or 0.0)
+        sums = rule_state[1]
+        sums[slot] = sums.get(slot, 0.0) + (number(actual) or 0.0)
         return
-    values = state["values"].setdefault(slot, {})
+    values = rule_state[2].setdefault(slot, {})
     value = canonical(actual)
     values[value] = values.get(value, 0) + 1
 
 
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """Record as many achievements as the state allows now; return how many."""
-    rule_states = state["rules"]
-    if campaign.counting and len(rule_states) == 1:
-        return _achieve_counted(campaign, state, rule_states[0], facts)
+    if campaign.counting:
+        return _achieve_counted(campaign, state, facts)
     times = 0
     while times < MAX_TIMES_PER_EVENT and (
         times == 0 or blocked_reason(campaign, state, facts) is None
     ):
         satisfied = [
-            (rule, rule_state)
-            for rule, rule_state in zip(campaign.rules, state["rules"], strict=True)
-            if rule_state["count"] >= rule.after and _aggregates_reached(rule, rule_state)
+            (rule, position)
+            for position, rule in enumerate(campaign.rules, RULES)
+            if _satisfied(rule, state[position])
         ]
         if not satisfied or (campaign.match_all and len(satisfied) < len(campaign.rules)):
             break
-        for rule, rule_state in satisfied if campaign.match_all else satisfied[:1]:
-            _consume(rule, rule_state)
-        state["achieved"] += 1
-        if state["day"] != facts.day:
-            state["day"], state["dayCount"] = facts.day, 0
-        state["dayCount"] += 1
+        for rule, position in satisfied if campaign.match_all else satisfied[:1]:
+            state[position] = _consume(rule, state[position])
+        _tally(state, facts)
         times += 1
     return times
 
 
-def _achieve_counted(
-    campaign: CompiledCampaign, state: State, rule_state: State, facts: Facts
-) -> int:
+def _achieve_counted(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
     """``_achieve`` for the common campaign of one rule that only counts events: the same
     steps, without the generic bookkeeping (this runs for most campaigns on every event)."""
     after = campaign.rules[0].after
     times = 0
     while (
-        rule_state["count"] >= after
+        state[RULES] >= after
         and times < MAX_TIMES_PER_EVENT
         and (times == 0 or not campaign.limited or blocked_reason(campaign, state, facts) is None)
     ):
-        rule_state["count"] -= after
-        state["achieved"] += 1
-        if state["day"] != facts.day:
-            state["day"], state["dayCount"] = facts.day, 0
-        state["dayCount"] += 1
+        state[RULES] -= after
+        _tally(state, facts)
         times += 1
     return times
 
 
-def _aggregates_reached(rule: CompiledRule, state: State) -> bool:
-    return not rule.aggregates or all(
-        _aggregate_progress(condition, state, str(index)) >= 1.0
+def _tally(state: State, facts: Facts) -> None:
+    """Count one achievement, overall and today."""
+    state[ACHIEVED] += 1
+    if state[DAY] != facts.day:
+        state[DAY], state[DAY_COUNT] = facts.day, 0
+    state[DAY_COUNT] += 1
+
+
+def _satisfied(rule: CompiledRule, rule_state: Any) -> bool:
+    if not rule.aggregates:
+        return bool(rule_state >= rule.after)
+    return rule_state[0] >= rule.after and all(
+        _aggregate_progress(condition, rule_state, str(index)) >= 1.0
         for index, condition in rule.aggregates
     )
 
 
-def _consume(rule: CompiledRule, state: State) -> None:
+def _consume(rule: CompiledRule, rule_state: Any) -> Any:
+    """The rule's state once an achievement took what produced it."""
+    if not rule.aggregates:
+        return rule_state - rule.after
     accumulative = False
     for index, condition in rule.aggregates:
         slot, target = str(index), float(condition.value)  # type: ignore[arg-type]
         if condition.op == "accumulativeTotal":
-            state["sums"][slot] = state["sums"].get(slot, 0.0) - target
+            rule_state[1][slot] = rule_state[1].get(slot, 0.0) - target
             accumulative = True
         elif condition.op == "differentValues":
-            state["values"][slot] = {}
+            rule_state[2][slot] = {}
         else:
-            values = state["values"].get(slot, {})
+            values = rule_state[2].get(slot, {})
             top = max(values, key=values.__getitem__)
             values[top] -= math.ceil(target)
     if not accumulative:
-        state["count"] -= rule.after
+        rule_state[0] -= rule.after
+    return rule_state
 
 
-def _aggregate_progress(condition: Condition, state: State, slot: str) -> float:
+def _aggregate_progress(condition: Condition, rule_state: list[Any], slot: str) -> float:
     target = float(condition.value)  # type: ignore[arg-type]
     if condition.op == "accumulativeTotal":
-        reached = float(state["sums"].get(slot, 0.0))
+        reached = float(rule_state[1].get(slot, 0.0))
     elif condition.op == "differentValues":
-        reached = len(state["values"].get(slot, {}))
+        reached = len(rule_state[2].get(slot, {}))
     else:
-        reached = max(state["values"].get(slot, {}).values(), default=0)
+        reached = max(rule_state[2].get(slot, {}).values(), default=0)
     return float(reached) / target
 
 
 def progress(campaign: CompiledCampaign, state: State) -> float:
     """How far the customer is towards the next achievement, 0 to 100."""
     shares = []
-    for rule, rule_state in zip(campaign.rules, state["rules"], strict=True):
-        parts = [float(rule_state["count"]) / rule.after] + [
+    for rule, rule_state in zip(campaign.rules, state[RULES:], strict=True):
+        parts = [float(rule_count(rule_state)) / rule.after] + [
             _aggregate_progress(condition, rule_state, str(index))
             for index, condition in rule.aggregates
         ]

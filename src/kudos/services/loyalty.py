@@ -11,6 +11,7 @@ from kudos import errors
 from kudos.domain.model import Account, Credentials, iso, utc_now
 from kudos.domain.payload import EventBatch
 from kudos.rules.engine import (
+    ACHIEVED,
     CampaignCheck,
     CompiledCampaign,
     Facts,
@@ -270,9 +271,9 @@ def campaigns_progress(
             {
                 "rewardsCampaignId": spec.id,
                 "rewardsCampaignName": spec.name,
-                "isUnlocked": state["achieved"] > 0,
+                "isUnlocked": state[ACHIEVED] > 0,
                 "completionPercentage": progress(campaign, state),
-                "achievedCount": state["achieved"],
+                "achievedCount": state[ACHIEVED],
                 "canAchieve": blocked_reason(campaign, state, facts) is None,
                 "rewardCampaignConfiguration": campaign_configuration(campaign),
             }

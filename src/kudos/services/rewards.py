@@ -22,10 +22,12 @@ from kudos.rules.engine import (
     Achievement,
     CompiledProgram,
     Facts,
+    State,
     compile_program,
     could_count,
     evaluate_event,
     number,
+    standing,
 )
 from kudos.rules.schema import EMPTY_PROGRAM, Program, Tier, load_program
 from kudos.storage import profiles, programs
@@ -366,6 +368,7 @@ def combine_profiles(
     up; for a campaign both profiles progressed in, the state further along is kept (more
     achievements, then more counted events). The tier is recomputed from the combined totals.
     """
+    tx.flush_staged()  # rows staged earlier in this batch (bulk inserts) move with the rest
     reward_rows.move_history(tx, account_id, winner=winner, loser=loser)
     kept = reward_rows.totals(tx, account_id, winner)
     gone = reward_rows.totals(tx, account_id, loser)
@@ -387,22 +390,13 @@ def combine_profiles(
     reward_rows.delete_totals(tx, account_id, loser)
 
 
-def _merge_progress(
-    first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def _merge_progress(first: dict[str, State], second: dict[str, State]) -> dict[str, State]:
     merged = dict(first)
     for campaign_id, state in second.items():
         mine = merged.get(campaign_id)
-        if mine is None or _further(state, mine):
+        if mine is None or standing(state) > standing(mine):
             merged[campaign_id] = state
     return merged
-
-
-def _further(state: dict[str, Any], other: dict[str, Any]) -> bool:
-    def key(s: dict[str, Any]) -> tuple[int, int]:
-        return s["achieved"], sum(rule["count"] for rule in s["rules"])
-
-    return key(state) > key(other)
 
 
 def adjust_points(

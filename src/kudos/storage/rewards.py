@@ -12,10 +12,12 @@ request of that customer skips the SELECT. Reading takes the row out of memory
 (``Tx.take``) and only ``save_totals`` puts one back, so a request that fails before writing,
 or whose savepoint or transaction rolls back, leaves nothing stale behind.
 
-Progress is stored compactly (``stored_progress``): each campaign's state as a list, a rule
-that records no values as its bare count. That is a third of the JSON, so the row of a
-customer of a 20-campaign program fits in its b-tree page instead of spilling to an overflow
-page that every save rewrites. Rows written in the longer form still read the same.
+Progress is stored in the engine's own compact form (``rules.engine.State``: a list per
+campaign, a rule that records no values as its bare count), so reading and writing it is one
+JSON decode and encode. That is a third of the JSON of the first form (a dict per campaign
+and per rule), so the row of a customer of a 20-campaign program fits in its b-tree page
+instead of spilling to an overflow page that every save rewrites. Rows written in the first
+form still read (``compact_progress``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class CustomerTotals:
     spend: float = 0.0
     event_count: int = 0
     tier_order: int | None = None
-    progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign id → state
+    progress: dict[str, list[Any]] = field(default_factory=dict)  # campaign id → engine State
 
 
 @dataclass(slots=True)  # not frozen: several per rewarded request, and frozen inits are slower
@@ -77,7 +79,7 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
         spend=float(row[3]),
         event_count=int(row[4]),
         tier_order=None if row[5] is None else int(row[5]),
-        progress=live_progress(decode_json(row[6])),
+        progress=compact_progress(decode_json(row[6])),
     )
 
 
@@ -90,7 +92,7 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         found.spend,
         found.event_count,
         found.tier_order,
-        encode(stored_progress(found.progress)),
+        encode(found.progress),
     )
     tx.execute(
         "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
@@ -107,45 +109,15 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
 
 
-def stored_progress(progress: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Progress as stored: ``[achieved, day, dayCount, *rules]`` per campaign, a rule as its
-    count, or ``[count, sums, values]`` once it records values."""
-    stored: dict[str, Any] = {}
-    for campaign_id, state in progress.items():
-        if state.keys() != _STATE_KEYS:  # not a state this form knows: kept whole
-            stored[campaign_id] = state
-            continue
-        entry: list[Any] = [state["achieved"], state["day"], state["dayCount"]]
-        for rule in state["rules"]:
-            sums, values = rule["sums"], rule["values"]
-            entry.append([rule["count"], sums, values] if sums or values else rule["count"])
-        stored[campaign_id] = entry
-    return stored
-
-
-def live_progress(stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The engine's progress (campaign id → state) from its stored form (either form)."""
-    progress: dict[str, dict[str, Any]] = {}
+def compact_progress(stored: dict[str, Any]) -> dict[str, list[Any]]:
+    """Progress as the engine keeps it (``rules.engine.State``, also the stored form), from a
+    row written in either form: states of the first, longer form (a dict per campaign, a dict
+    per rule) are converted."""
     for campaign_id, entry in stored.items():
-        if isinstance(entry, dict):
-            progress[campaign_id] = entry
-            continue
-        rules = [
-            {"count": rule, "sums": {}, "values": {}}
-            if isinstance(rule, int)
-            else {"count": rule[0], "sums": rule[1], "values": rule[2]}
-            for rule in entry[3:]
-        ]
-        progress[campaign_id] = {
-            "achieved": entry[0],
-            "day": entry[1],
-            "dayCount": entry[2],
-            "rules": rules,
-        }
-    return progress
-
-
-_STATE_KEYS = {"achieved", "day", "dayCount", "rules"}
+        if type(entry) is dict:
+            rules = [[rule["count"], rule["sums"], rule["values"]] for rule in entry["rules"]]
+            stored[campaign_id] = [entry["achieved"], entry["day"], entry["dayCount"], *rules]
+    return stored
 
 
 def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
