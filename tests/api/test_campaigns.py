@@ -235,7 +235,7 @@ async def test_rewards_commit_with_the_events(
     rows = await runtime.reader.run(
         lambda tx: tx.all(
             "SELECT l.kind, l.points, l.campaign_id, l.campaign_version, l.balance_before,"
-            " l.balance_after, e.name FROM ledger l JOIN events e ON e.id = l.event_id"
+            " l.balance_after, e.name FROM history l JOIN events e ON e.id = l.event_id"
             " ORDER BY l.id"
         )
     )
@@ -365,7 +365,8 @@ async def test_points_by_hand_credit_and_debit_but_never_below_the_balance(
     assert (await balance(client, auth, "c-6"))["availablePointsBalance"] == 25
     rows = await runtime.reader.run(
         lambda tx: tx.all(
-            "SELECT direction, points, remaining, balance_after FROM ledger ORDER BY id"
+            "SELECT direction, points, remaining, balance_after FROM history"
+            " WHERE kind IS NOT NULL ORDER BY id"
         )
     )
     assert [tuple(row) for row in rows] == [("+", 40, 25, 40), ("-", 15, 0, 25)]
@@ -468,7 +469,10 @@ async def test_expired_points_leave_the_balance_and_the_worker_records_them(
     assert await runtime.writer.submit(rewards.ExpirePoints(now=later)) == 2
     assert await runtime.writer.submit(rewards.ExpirePoints(now=later)) == 0  # done once
     rows = await runtime.reader.run(
-        lambda tx: tx.all("SELECT kind, direction, points, balance_after FROM ledger ORDER BY id")
+        lambda tx: tx.all(
+            "SELECT kind, direction, points, balance_after FROM history"
+            " WHERE kind IS NOT NULL ORDER BY id"
+        )
     )
     assert [tuple(row) for row in rows][-1] == ("Expiry", "-", 20, 0)
     assert (await balance(client, auth, "c-10"))["totalPointsBalance"] == 0

@@ -249,7 +249,7 @@ async def test_manual_points_and_expiry_are_announced(
     assert credit.status_code == 200
     run_in_transaction(
         runtime.db,
-        lambda tx: tx.execute("UPDATE ledger SET expires_at = '2000-01-01T00:00:00.000000Z'"),
+        lambda tx: tx.execute("UPDATE history SET expires_at = '2000-01-01T00:00:00.000000Z'"),
     )
     assert await runtime.writer.submit(rewards.ExpirePoints(now="2001-01-01T00:00:00.000000Z")) == 1
     await worker.run_once()

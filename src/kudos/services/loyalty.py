@@ -336,21 +336,38 @@ def activities(
         tx, account.id, profile.id, kind=activity_type, before=start_after, limit=limit + 1
     )
     return {
-        "activities": [
-            {
-                "activityId": row[0],
-                "activityType": row[1],
-                "activityDate": iso(row[5]),
-                "customerId": customer_id,
-                "campaignId": row[2],
-                "points": row[3],
-                **decode_json(row[4]),
-            }
-            for row in rows[:limit]
-        ],
+        "activities": [_activity(row, customer_id) for row in rows[:limit]],
         "count": min(len(rows), limit),
         "hasMore": len(rows) > limit,
     }
+
+
+def _activity(row: Any, customer_id: str) -> dict[str, Any]:
+    """A history row as an activity (see ``reward_rows.activities_page`` for its columns)."""
+    row_id, kind, campaign_id, direction, points, reason, version, event_id = row[:8]
+    times, score, badge, data, created_at = row[8:]
+    found = {
+        "activityId": row_id,
+        "activityType": kind,
+        "activityDate": iso(created_at),
+        "customerId": customer_id,
+        "campaignId": campaign_id,
+        "points": -points if direction == "-" else points,
+    }
+    if kind == "CampaignRewarded":
+        found |= {
+            "campaignName": reason,
+            "campaignVersion": version,
+            "timesAchieved": times,
+            "score": score,
+            "badge": badge,
+            "eventId": event_id,
+        }
+    elif kind == "Manual":
+        found["reason"] = reason
+    if data is not None:
+        found |= decode_json(data)
+    return found
 
 
 def transactions(

@@ -33,7 +33,7 @@ from kudos.rules.schema import EMPTY_PROGRAM, Program, Tier, load_program
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
-from kudos.storage.rewards import CustomerTotals, LedgerEntry
+from kudos.storage.rewards import CustomerTotals, Entry
 from kudos.webhooks import gameball, outbox
 
 StoredEvent = tuple[int, str, dict[str, Any]]  # event id, name, metadata
@@ -133,38 +133,28 @@ class _Decisions:
         return None if days is None else expiry_time(self.now, days)
 
     def reward(self, achievement: Achievement, event: StoredEvent) -> None:
+        """One history row: the activity, and the ledger credit when it earns points."""
         campaign = achievement.campaign.spec
-        event_id = event[0]
+        entry = Entry(
+            "CampaignRewarded",
+            reason=campaign.name,
+            campaign_id=campaign.id,
+            campaign_version=self.compiled.version,
+            event_id=event[0],
+            times=achievement.times,
+            score=achievement.score,
+            badge=achievement.badge,
+        )
         if achievement.points:
-            self.credit(
-                achievement.points,
-                kind="Reward",
-                reason=campaign.name,
-                campaign_id=campaign.id,
-                event_id=event_id,
-            )
+            self._credit(entry, achievement.points, kind="Reward")
+        else:
+            reward_rows.add_entry(self.tx, self.totals, entry, self.now)
         if achievement.score:
             self.totals.score += achievement.score
         if achievement.badge:
             reward_rows.award_badge(
                 self.tx, self.totals, achievement.badge, campaign_id=campaign.id, now=self.now
             )
-        reward_rows.log_activity(
-            self.tx,
-            self.totals,
-            "CampaignRewarded",
-            campaign_id=campaign.id,
-            points=achievement.points,
-            data={
-                "campaignName": campaign.name,
-                "campaignVersion": self.compiled.version,
-                "timesAchieved": achievement.times,
-                "score": achievement.score,
-                "badge": achievement.badge,
-                "eventId": event_id,
-            },
-            now=self.now,
-        )
         self._announce_reward(achievement, event)
 
     def _announce_reward(self, achievement: Achievement, event: StoredEvent) -> None:
@@ -219,29 +209,18 @@ class _Decisions:
             left -= taken
             if not left:
                 break
-        _record(self.tx, self.totals, -points, kind="Manual", reason=reason, now=self.now)
-
-    def credit(
-        self,
-        points: int,
-        *,
-        kind: str,
-        reason: str,
-        campaign_id: str | None = None,
-        event_id: int | None = None,
-    ) -> None:
         _record(
-            self.tx,
-            self.totals,
-            points,
-            kind=kind,
-            reason=reason,
-            now=self.now,
-            campaign_id=campaign_id,
-            campaign_version=self.compiled.version if campaign_id else None,
-            event_id=event_id,
-            expires_at=self.expires_at,
+            self.tx, self.totals, Entry("Manual", kind="Manual", reason=reason), -points, self.now
         )
+
+    def credit(self, points: int, *, reason: str) -> None:
+        """A manual credit (it expires like campaign points)."""
+        self._credit(Entry("Manual", reason=reason), points, kind="Manual")
+
+    def _credit(self, entry: Entry, points: int, *, kind: str) -> None:
+        entry.kind = kind
+        entry.expires_at = self.expires_at
+        _record(self.tx, self.totals, entry, points, self.now)
         self.totals.points_earned += points
 
     def retier(self) -> None:
@@ -258,21 +237,20 @@ class _Decisions:
                 return
             upgraded = (order or 0) > (current or 0)
             self.totals.tier_order = order
-            reward_rows.log_activity(
-                self.tx,
-                self.totals,
+            entry = Entry(
                 "TierUpgraded" if upgraded else "TierDowngraded",
-                points=target.entry_reward_points if target is not None and upgraded else 0,
+                reason=target.name if target is not None else None,
                 data={
                     "tierName": target.name if target else None,
                     "tierOrder": order,
                     "previousTierOrder": current,
                 },
-                now=self.now,
             )
-            self._announce_tier(target, current, upgraded=upgraded)
             if upgraded and target is not None and target.entry_reward_points:
-                self.credit(target.entry_reward_points, kind="TierEntry", reason=target.name)
+                self._credit(entry, target.entry_reward_points, kind="TierEntry")
+            else:
+                reward_rows.add_entry(self.tx, self.totals, entry, self.now)
+            self._announce_tier(target, current, upgraded=upgraded)
 
     def _announce_tier(self, target: Tier | None, previous: int | None, *, upgraded: bool) -> None:
         if not outbox.wants(self.tx, self.totals.account_id, outbox.TIER_CHANGED):
@@ -415,11 +393,10 @@ def adjust_points(
     totals = reward_rows.totals(tx, account_id, profile_id)
     decisions = _Decisions(tx, compiled or _NO_PROGRAM, totals, customer_id=customer_id, now=now)
     if points > 0:
-        decisions.credit(points, kind="Manual", reason=reason)
+        decisions.credit(points, reason=reason)
         decisions.retier()
     else:
         decisions.debit(-points, reason=reason)
-    reward_rows.log_activity(tx, totals, "Manual", points=points, data={"reason": reason}, now=now)
     reward_rows.save_totals(tx, totals, now)
     decisions.profile_updated()
     return totals
@@ -475,8 +452,8 @@ def _expire(
     points = sum(remaining for _, remaining in credits)
     for credit_id, remaining in credits:
         reward_rows.consume(tx, credit_id, remaining)
-    _record(tx, totals, -points, kind="Expiry", reason="Points expired", now=now)
-    reward_rows.log_activity(tx, totals, "Expiry", points=-points, data={}, now=now)
+    entry = Entry("Expiry", kind="Expiry", reason="Points expired")
+    _record(tx, totals, entry, -points, now)
     reward_rows.save_totals(tx, totals, now)
     if outbox.wants(tx, account_id, outbox.POINTS_EXPIRED) or outbox.wants(
         tx, account_id, outbox.PROFILE_UPDATED
@@ -492,32 +469,12 @@ def _expire(
         gameball.announce_profile(tx, account_id, customer_id, profile_id, now=now, totals=totals)
 
 
-def _record(
-    tx: Tx,
-    totals: CustomerTotals,
-    change: int,
-    *,
-    kind: str,
-    reason: str,
-    now: str,
-    campaign_id: str | None = None,
-    campaign_version: int | None = None,
-    event_id: int | None = None,
-    expires_at: str | None = None,
-) -> None:
-    """Stage the ledger entry of a credit (``change`` > 0) or a debit (< 0, whose points were
+def _record(tx: Tx, totals: CustomerTotals, entry: Entry, change: int, now: str) -> None:
+    """Stage the history row of a credit (``change`` > 0) or a debit (< 0, whose points were
     already taken from the credits) and move the balance."""
-    entry = LedgerEntry(
-        kind=kind,
-        direction="+" if change > 0 else "-",
-        points=abs(change),
-        reason=reason,
-        campaign_id=campaign_id,
-        campaign_version=campaign_version,
-        event_id=event_id,
-        balance_before=totals.points_balance,
-        balance_after=totals.points_balance + change,
-        expires_at=expires_at,
-    )
-    reward_rows.add_ledger_entry(tx, totals, entry, now)
+    entry.direction = "+" if change > 0 else "-"
+    entry.points = abs(change)
+    entry.balance_before = totals.points_balance
+    entry.balance_after = totals.points_balance + change
+    reward_rows.add_entry(tx, totals, entry, now)
     totals.points_balance += change

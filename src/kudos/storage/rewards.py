@@ -2,8 +2,8 @@
 
 A customer's totals and the progress of every campaign live in one row (one read and one
 upsert per rewarded request, however many campaigns it moves), written at once so a later
-request of the same batch reads them; ledger entries, badges and activities are staged for
-the batch's bulk inserts.
+request of the same batch reads them. History rows (each an activity, and a ledger entry when
+it moves points: one row per reward) and badges are staged for the batch's bulk inserts.
 
 Where this process is the store's single writer (SQLite), the writer also remembers each
 customer's row as it last wrote it (``Tx.remember``, shelf "rewards": the values, with the
@@ -43,17 +43,25 @@ class CustomerTotals:
 
 
 @dataclass(slots=True)  # not frozen: several per rewarded request, and frozen inits are slower
-class LedgerEntry:
-    kind: str  # Reward | TierEntry | Manual | Expiry
-    direction: str  # "+" credit, "-" debit
-    points: int
-    reason: str
-    campaign_id: str | None
-    campaign_version: int | None
-    event_id: int | None
-    balance_before: int
-    balance_after: int
-    expires_at: str | None
+class Entry:
+    """One row of a customer's history: an activity, and a ledger entry when ``kind`` is set
+    (then ``direction``, ``points``, the balances and the expiry say what it did)."""
+
+    type: str  # CampaignRewarded | TierUpgraded | TierDowngraded | Manual | Expiry
+    kind: str | None = None  # Reward | TierEntry | Manual | Expiry (moves points)
+    direction: str | None = None  # "+" credit, "-" debit
+    points: int = 0
+    reason: str | None = None
+    campaign_id: str | None = None
+    campaign_version: int | None = None
+    event_id: int | None = None
+    balance_before: int | None = None
+    balance_after: int | None = None
+    expires_at: str | None = None
+    times: int | None = None  # a campaign reward: achievements, score and badge
+    score: int | None = None
+    badge: str | None = None
+    data: dict[str, Any] | None = None  # anything else the activity says (tier changes)
 
 
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
@@ -120,15 +128,15 @@ def compact_progress(stored: dict[str, Any]) -> dict[str, list[Any]]:
     return stored
 
 
-def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str) -> None:
+def add_entry(tx: Tx, owner: CustomerTotals, entry: Entry, now: str) -> None:
+    """Stage a history row for the batch's bulk insert (a credit's points all remain)."""
     tx.stage(
-        "INSERT INTO ledger (account_id, profile_id, kind, direction, points, remaining, reason,"
-        " campaign_id, campaign_version, event_id, balance_before, balance_after, expires_at,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ADD_ENTRY,
         [
             (
                 owner.account_id,
                 owner.profile_id,
+                entry.type,
                 entry.kind,
                 entry.direction,
                 entry.points,
@@ -140,10 +148,22 @@ def add_ledger_entry(tx: Tx, owner: CustomerTotals, entry: LedgerEntry, now: str
                 entry.balance_before,
                 entry.balance_after,
                 entry.expires_at,
+                entry.times,
+                entry.score,
+                entry.badge,
+                None if entry.data is None else encode(entry.data),
                 now,
             )
         ],
     )
+
+
+ADD_ENTRY = (
+    "INSERT INTO history (account_id, profile_id, type, kind, direction, points, remaining,"
+    " reason, campaign_id, campaign_version, event_id, balance_before, balance_after,"
+    " expires_at, times, score, badge, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def award_badge(tx: Tx, owner: CustomerTotals, badge: str, *, campaign_id: str, now: str) -> None:
@@ -152,23 +172,6 @@ def award_badge(tx: Tx, owner: CustomerTotals, badge: str, *, campaign_id: str, 
         "INSERT INTO badges (account_id, profile_id, badge, campaign_id, earned_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, profile_id, badge) DO NOTHING",
         [(owner.account_id, owner.profile_id, badge, campaign_id, now)],
-    )
-
-
-def log_activity(
-    tx: Tx,
-    owner: CustomerTotals,
-    kind: str,
-    *,
-    campaign_id: str | None = None,
-    points: int = 0,
-    data: dict[str, Any],
-    now: str,
-) -> None:
-    tx.stage(
-        "INSERT INTO activities (account_id, profile_id, type, campaign_id, points, data,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(owner.account_id, owner.profile_id, kind, campaign_id, points, encode(data), now)],
     )
 
 
@@ -185,7 +188,7 @@ def badges_of(tx: Tx, account_id: int, profile_id: int) -> list[tuple[str, str, 
 def expiring(tx: Tx, account_id: int, profile_id: int) -> list[tuple[int, Any]]:
     """``(remaining, expires_at)`` of credits with points left, soonest expiry first."""
     rows = tx.all(
-        "SELECT remaining, expires_at FROM ledger WHERE account_id = ? AND profile_id = ?"
+        "SELECT remaining, expires_at FROM history WHERE account_id = ? AND profile_id = ?"
         " AND direction = '+' AND remaining > 0 AND expires_at IS NOT NULL"
         " ORDER BY expires_at",
         (account_id, profile_id),
@@ -194,13 +197,12 @@ def expiring(tx: Tx, account_id: int, profile_id: int) -> list[tuple[int, Any]]:
 
 
 def move_history(tx: Tx, account_id: int, *, winner: int, loser: int) -> None:
-    """Give the loser's ledger, activities and badges to the winner (a badge both hold keeps
-    the winner's date)."""
-    for table in ("ledger", "activities"):
-        tx.execute(
-            f"UPDATE {table} SET profile_id = ? WHERE account_id = ? AND profile_id = ?",
-            (winner, account_id, loser),
-        )
+    """Give the loser's history and badges to the winner (a badge both hold keeps the
+    winner's date)."""
+    tx.execute(
+        "UPDATE history SET profile_id = ? WHERE account_id = ? AND profile_id = ?",
+        (winner, account_id, loser),
+    )
     tx.execute(
         "INSERT INTO badges (account_id, profile_id, badge, campaign_id, earned_at)"
         " SELECT account_id, ?, badge, campaign_id, earned_at FROM badges"
@@ -224,7 +226,7 @@ def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[in
     """``(ledger id, remaining)`` of the credits still spendable, soonest expiry first (those
     that never expire last)."""
     rows = tx.all(
-        "SELECT id, remaining FROM ledger WHERE account_id = ? AND profile_id = ?"
+        "SELECT id, remaining FROM history WHERE account_id = ? AND profile_id = ?"
         " AND direction = '+' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)"
         " ORDER BY expires_at IS NULL, expires_at, id",
         (owner.account_id, owner.profile_id, now),
@@ -233,7 +235,7 @@ def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[in
 
 
 def consume(tx: Tx, credit_id: int, points: int) -> None:
-    tx.execute("UPDATE ledger SET remaining = remaining - ? WHERE id = ?", (points, credit_id))
+    tx.execute("UPDATE history SET remaining = remaining - ? WHERE id = ?", (points, credit_id))
 
 
 def activities_page(
@@ -245,9 +247,14 @@ def activities_page(
     before: int | None,
     limit: int,
 ) -> list[Row]:
-    """Newest first: ``(id, type, campaign_id, points, data, created_at)``."""
-    columns = "id, type, campaign_id, points, data, created_at"
-    return _page(tx, "activities", columns, (account_id, profile_id), {"type": kind}, before, limit)
+    """Newest first: ``(id, type, campaign_id, direction, points, reason, campaign_version,
+    event_id, times, score, badge, data, created_at)``."""
+    columns = (
+        "id, type, campaign_id, direction, points, reason, campaign_version, event_id, times,"
+        " score, badge, data, created_at"
+    )
+    owner = (account_id, profile_id)
+    return _page(tx, columns, owner, "", {"type": kind}, before, limit)
 
 
 def ledger_page(
@@ -259,28 +266,30 @@ def ledger_page(
     before: int | None,
     limit: int,
 ) -> list[Row]:
-    """Newest first: ``(id, kind, direction, points, remaining, reason, campaign_id,
-    campaign_version, event_id, balance_before, balance_after, expires_at, created_at)``."""
+    """Newest first, the rows that moved points: ``(id, kind, direction, points, remaining,
+    reason, campaign_id, campaign_version, event_id, balance_before, balance_after,
+    expires_at, created_at)``."""
     columns = (
         "id, kind, direction, points, remaining, reason, campaign_id, campaign_version,"
         " event_id, balance_before, balance_after, expires_at, created_at"
     )
     owner = (account_id, profile_id)
-    return _page(tx, "ledger", columns, owner, {"direction": direction}, before, limit)
+    filters = {"direction": direction}
+    return _page(tx, columns, owner, " AND kind IS NOT NULL", filters, before, limit)
 
 
 def _page(
     tx: Tx,
-    table: str,
     columns: str,
     owner: tuple[int, int],
+    where: str,
     filters: dict[str, Any],
     before: int | None,
     limit: int,
 ) -> list[Row]:
-    """A customer's rows of ``table``, newest first, below the ``before`` id, with the
-    ``filters`` that are not ``None`` (column → value)."""
-    sql = f"SELECT {columns} FROM {table} WHERE account_id = ? AND profile_id = ?"
+    """A customer's history rows, newest first, below the ``before`` id, that meet ``where``
+    and the ``filters`` that are not ``None`` (column → value)."""
+    sql = f"SELECT {columns} FROM history WHERE account_id = ? AND profile_id = ?{where}"
     params: list[Any] = list(owner)
     for column, value in filters.items():
         if value is not None:
@@ -297,7 +306,7 @@ def expired_credits(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int
     """``(ledger id, account, profile, remaining)`` of credits past their expiry with points
     left, oldest expiry first."""
     rows = tx.all(
-        "SELECT id, account_id, profile_id, remaining FROM ledger"
+        "SELECT id, account_id, profile_id, remaining FROM history"
         " WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
         " ORDER BY expires_at, id LIMIT ?",
         (now, limit),
