@@ -45,6 +45,10 @@ class Database(abc.ABC):
     template_fields: ClassVar[dict[str, str]] = {}
     # True where several processes may write at once, so writers must take ``lock`` keys.
     concurrent_writers = False
+    # Bulk inserts as multi-row ``VALUES`` statements: one round trip per chunk over a
+    # network. SQLite runs in-process, where ``executemany`` of the one-row statement is
+    # cheaper (measured: ~2 µs less per row, events and history rows alike).
+    multi_row_values = False
     retryable_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
     migrations_package = "kudos.storage.migrations"
@@ -174,16 +178,17 @@ class Tx:
         return rows
 
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run ``sql`` for every row: multi-row statements for ``VALUES (…)``.
+        """Run ``sql`` for every row: multi-row statements for ``VALUES (…)`` where the store
+        answers over a network (``Database.multi_row_values``), ``executemany`` otherwise.
 
-        The rows go in chunks whose sizes are powers of two (at most ``MAX_CHUNK_ROWS``), so a
+        Multi-row statements go in chunks whose sizes are powers of two (at most ``MAX_CHUNK_ROWS``), so a
         statement has one of a few shapes: the drivers' caches of prepared statements stay
         small and warm. One statement per distinct row count cost hundreds of megabytes of
         prepared statements once batches of many sizes had been seen.
         """
         rows = list(rows)
         head, values, tail = sql.partition(" VALUES ")
-        if not values or not rows:
+        if not values or not rows or not self.db.multi_row_values:
             self.db.executemany(self.conn, self.db.sql(sql), rows)
             return
         group, _, rest = tail.partition(")")
