@@ -181,10 +181,10 @@ class Tx:
         """Run ``sql`` for every row: multi-row statements for ``VALUES (…)`` where the store
         answers over a network (``Database.multi_row_values``), ``executemany`` otherwise.
 
-        Multi-row statements go in chunks whose sizes are powers of two (at most ``MAX_CHUNK_ROWS``), so a
-        statement has one of a few shapes: the drivers' caches of prepared statements stay
-        small and warm. One statement per distinct row count cost hundreds of megabytes of
-        prepared statements once batches of many sizes had been seen.
+        Multi-row statements go in chunks whose sizes are powers of two (at most
+        ``MAX_CHUNK_ROWS``), so a statement has one of a few shapes: the drivers' caches of
+        prepared statements stay small and warm. One statement per distinct row count cost
+        hundreds of megabytes of prepared statements once batches of many sizes had been seen.
         """
         rows = list(rows)
         head, values, tail = sql.partition(" VALUES ")
