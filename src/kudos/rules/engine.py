@@ -320,6 +320,15 @@ def state_of(campaign: CompiledCampaign, states: Mapping[str, State]) -> State |
     return state
 
 
+def conform(compiled: CompiledProgram, states: dict[str, State]) -> None:
+    """Bring a customer's progress, as loaded, to the program in force (``state_of`` for every
+    campaign; progress made for another number of rules is dropped, so it starts over). The
+    ingest path does this once per request and then reads states as they are."""
+    for campaign in compiled.campaigns:
+        if campaign.id in states and state_of(campaign, states) is None:
+            del states[campaign.id]
+
+
 def rule_count(rule_state: Any) -> int:
     """How many events a rule's state has counted (see ``State``)."""
     return rule_state if type(rule_state) is int else int(rule_state[0])
@@ -340,8 +349,8 @@ def evaluate_event(
     *,
     explain: bool = False,
 ) -> Evaluation:
-    """Advance ``states`` (campaign id → state, added once a campaign progresses) for one
-    event."""
+    """Advance ``states`` (campaign id → state, added once a campaign progresses, and as
+    ``conform`` leaves it) for one event."""
     if not explain:
         return _evaluate(compiled, states, name, metadata, facts)
     result = Evaluation()
@@ -382,7 +391,7 @@ def _evaluate(
     event leaves alone."""
     result = Evaluation()
     for campaign, rules in compiled.slots.get(name, ()):
-        state = state_of(campaign, states)
+        state = states.get(campaign.id)  # conformed: no ``state_of`` on the hot path
         held: list[bool] | None = None
         if state is None:
             held = [_conditions_hold(rule, metadata) for _, rule in rules]

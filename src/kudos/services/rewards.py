@@ -24,6 +24,7 @@ from kudos.rules.engine import (
     Facts,
     State,
     compile_program,
+    conform,
     could_count,
     evaluate_event,
     number,
@@ -91,6 +92,7 @@ def apply_campaigns(
     ):
         return
     totals = reward_rows.totals(tx, account_id, profile_id)
+    conform(compiled, totals.progress)
     moment = _moment(now)
     day = now[:10]  # stored times are UTC ISO-8601
     writer = _Decisions(tx, compiled, totals, customer_id=customer_id, now=now)
@@ -125,12 +127,11 @@ class _Decisions:
         self.totals = totals
         self.customer_id = customer_id
         self.now = now
-
-    @functools.cached_property
-    def expires_at(self) -> str | None:
-        """When a credit made now expires (the program's ``pointsExpiryDays``)."""
-        days = self.compiled.program.points_expiry_days
-        return None if days is None else expiry_time(self.now, days)
+        days = compiled.program.points_expiry_days
+        # When a credit made now expires (the program's ``pointsExpiryDays``).
+        self.expires_at = None if days is None else expiry_time(now, days)
+        self.announces_rewards = outbox.wants(tx, totals.account_id, outbox.CAMPAIGN_REWARDED)
+        self._tiered: tuple[float, int | None] | None = None  # what ``retier`` last settled
 
     def reward(self, achievement: Achievement, event: StoredEvent) -> None:
         """One history row: the activity, and the ledger credit when it earns points."""
@@ -161,7 +162,7 @@ class _Decisions:
         """``campaign.rewarded``, and the campaign's notification if it has one."""
         campaign = achievement.campaign.spec
         account_id = self.totals.account_id
-        if outbox.wants(self.tx, account_id, outbox.CAMPAIGN_REWARDED):
+        if self.announces_rewards:
             self._announce(outbox.CAMPAIGN_REWARDED, _rewarded(achievement, event, self.compiled))
         notice = campaign.notification
         if notice is not None and outbox.wants(self.tx, account_id, outbox.NOTIFICATION_PUSH):
@@ -230,10 +231,14 @@ class _Decisions:
         if not program.tiers:
             return
         for _ in range(MAX_TIER_STEPS):
-            target = tier_for(program, tiering_progress(program, self.totals))
+            progress = tiering_progress(program, self.totals)
             current = self.totals.tier_order
+            if self._tiered == (progress, current):
+                return  # nothing the tier depends on moved since it was settled
+            target = tier_for(program, progress)
             order = target.order if target is not None else None
             if order == current:
+                self._tiered = (progress, current)
                 return
             upgraded = (order or 0) > (current or 0)
             self.totals.tier_order = order
