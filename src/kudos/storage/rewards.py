@@ -1,4 +1,5 @@
-"""Reward state: per-customer totals and campaign progress, the ledger, badges, activities.
+"""Reward state: per-customer totals and campaign progress, the history (ledger and activity
+log in one), badges.
 
 A customer's totals and the progress of every campaign live in one row (one read and one
 upsert per rewarded request, however many campaigns it moves), written at once so a later
