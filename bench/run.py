@@ -474,14 +474,21 @@ def _verdict(ok: bool, text: str) -> str:
     return f"{'PASS' if ok else 'FAIL'}  {text}"
 
 
+def add_load_options(parser: argparse.ArgumentParser, *, rounds: int, warmup: int) -> None:
+    """The wrk load's options, shared by the benchmarks."""
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=rounds, help="measured runs per target")
+    parser.add_argument(
+        "--warmup", type=int, default=warmup, help="seconds of load before measuring"
+    )
+    parser.add_argument("--connections", type=int, default=64)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    parser.add_argument("--rounds", type=int, default=5, help="measured runs per target")
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
-    parser.add_argument("--connections", type=int, default=64)
+    add_load_options(parser, rounds=5, warmup=5)
     parser.add_argument(
         "--only", default="sqlite,campaigns,postgres", help="kudos targets to measure"
     )

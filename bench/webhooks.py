@@ -42,15 +42,6 @@ def counts(receiver: run.Server) -> dict[str, int]:
         return found
 
 
-def serve(db_url: str, work: Path, name: str) -> run.Server:
-    run.kudos("migrate", "--db", db_url)
-    keys = run._account(db_url)
-    port = run.free_port()
-    command = [str(run.VENV_BIN / "kudos"), "serve", "--port", str(port), "--db", db_url]
-    process = run.start(command, port, work / f"{name}.log", health="/healthz")
-    return run.Server(process, port, keys)
-
-
 def add_endpoint(server: run.Server, url: str) -> None:
     request = urllib.request.Request(
         f"http://127.0.0.1:{server.port}/api/kudos/v1/webhooks",
@@ -70,18 +61,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    parser.add_argument("--rounds", type=int, default=3, help="measured runs per server")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
-    parser.add_argument("--connections", type=int, default=64)
+    run.add_load_options(parser, rounds=3, warmup=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kudos-bench-webhooks-") as tmp:
         work = Path(tmp)
         echo = run.start_echo(work)
         receiver = start_receiver(work)
-        plain = serve(f"sqlite:///{work}/plain.db", work, "plain")
+        plain = run.start_kudos("plain", f"sqlite:///{work}/plain.db", work)
         hooked_db = f"sqlite:///{work}/hooked.db"
-        hooked = serve(hooked_db, work, "hooked")
+        hooked = run.start_kudos("hooked", hooked_db, work)
         try:
             add_endpoint(hooked, f"http://127.0.0.1:{receiver.port}/hook")
             return measure(args, echo, receiver, plain, hooked, hooked_db)

@@ -410,10 +410,7 @@ def _evaluate(
                 else:
                     state[RULES + index] += 1
                 counted = True
-        if campaign.counting:
-            times = _achieve_counted(campaign, state, facts)
-        else:
-            times = _achieve(campaign, state, facts)
+        times = _achieve(campaign, state, facts)
         if counted and held is not None:
             states[campaign.id] = state
         if times:
