@@ -28,6 +28,7 @@ from kudos.services.maintenance import IDEMPOTENCY_WINDOW
 from kudos.services.security import Keyring
 from kudos.storage import events as event_rows
 from kudos.storage import idempotency
+from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 from kudos.storage.profiles import encode
 from kudos.webhooks import outbox
@@ -201,8 +202,8 @@ class IngestHooks:
 
     def prefetch(self, tx: Tx, works: list[Any]) -> None:
         """Batch-wide lookups: one query for the profiles of the plain requests (no email or
-        mobile), and the ids of every event, so campaigns can cite them before the bulk
-        insert."""
+        mobile), one for their reward rows where a program runs, and the ids of every event,
+        so campaigns can cite them before the bulk insert."""
         wanted: dict[int, set[str]] = {}
         ingests = [w for w in works if isinstance(w, IngestEvents) and w.account is not None]
         for work in ingests:
@@ -210,6 +211,11 @@ class IngestHooks:
             if batch.email is None and batch.mobile is None:
                 wanted.setdefault(work.account.id, set()).add(batch.customer_id)  # type: ignore[union-attr]
         identity.prefetch_profile_ids(tx, wanted)
+        programs = {work.account.id: work.context.programs for work in ingests}  # type: ignore[union-attr]
+        for account_id, customer_ids in wanted.items():
+            if programs[account_id].get(tx, account_id) is not None:
+                known = (tx.recall((account_id, c)) for c in customer_ids)
+                reward_rows.prefetch(tx, account_id, [p for p in known if p is not None])
         ids = iter(tx.db.next_ids(tx, "events", sum(len(w.batch.events) for w in ingests)))
         for work in ingests:
             work.event_ids = [next(ids) for _ in work.batch.events]

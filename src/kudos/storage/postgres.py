@@ -29,7 +29,6 @@ class PostgresDatabase(Database):
         "skip_locked": "FOR UPDATE SKIP LOCKED",
     }
     concurrent_writers = True
-    multi_row_values = True
     retryable_errors = (
         pg_errors.DeadlockDetected,
         pg_errors.SerializationFailure,

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from kudos.domain.identity import MergeMode
-from kudos.storage.db import Row, Tx
+from kudos.storage.db import Row, Tx, in_chunks
 
 _KEY_COLUMN = {"email": "email_key", "mobile": "mobile_key"}
 _PROFILE_COLUMNS = (
@@ -70,19 +70,14 @@ def id_for_customer(tx: Tx, account_id: int, customer_id: str) -> int | None:
 
 def ids_for_customers(tx: Tx, account_id: int, customer_ids: list[str]) -> list[tuple[str, int]]:
     """``(customer_id, profile_id)`` for those of ``customer_ids`` that exist."""
-    found: list[tuple[str, int]] = []
-    for start in range(0, len(customer_ids), 500):
-        chunk = customer_ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        found.extend(
-            (row[0], int(row[1]))
-            for row in tx.all(
-                "SELECT customer_id, profile_id FROM customer_ids"
-                f" WHERE account_id = ? AND customer_id IN ({marks})",
-                (account_id, *chunk),
-            )
-        )
-    return found
+    rows = in_chunks(
+        tx,
+        "SELECT customer_id, profile_id FROM customer_ids"
+        " WHERE account_id = ? AND customer_id IN ({marks})",
+        (account_id,),
+        customer_ids,
+    )
+    return [(row[0], int(row[1])) for row in rows]
 
 
 def by_identifier(tx: Tx, account_id: int, mode: MergeMode, key: str) -> ProfileRow | None:

@@ -6,12 +6,16 @@ upsert per rewarded request, however many campaigns it moves), written at once s
 request of the same batch reads them. History rows (each an activity, and a ledger entry when
 it moves points: one row per reward) and badges are staged for the batch's bulk inserts.
 
-Where this process is the store's single writer (SQLite), the writer also remembers each
-customer's row as it last wrote it (``Tx.remember``, shelf "rewards": the values, with the
-progress as the stored text, about 0.7 KB; live ``CustomerTotals`` took 11 KB), so the next
-request of that customer skips the SELECT. Reading takes the row out of memory
-(``Tx.take``) and only ``save_totals`` puts one back, so a request that fails before writing,
-or whose savepoint or transaction rolls back, leaves nothing stale behind.
+The writer keeps each customer's row in memory as it last wrote it (``Tx.remember``, shelf
+"rewards": the values, with the progress as the stored text, about 0.7 KB; live
+``CustomerTotals`` took 11 KB), so the next request of that customer skips the SELECT, and the
+upsert is staged for the batch's bulk write like the history rows. Where this process is the
+store's single writer (SQLite) the row stays remembered across transactions; elsewhere
+(PostgreSQL) only for the rest of the transaction, whose locks keep it current, and a batch
+reads the rows of its known customers in one query (``prefetch``) instead of one per request.
+Reading takes the row out of memory (``Tx.take``) and only ``save_totals`` puts one back, so a
+request that fails before writing, or whose savepoint or transaction rolls back, leaves nothing
+stale behind.
 
 Progress is stored in the engine's own compact form (``rules.engine.State``: a list per
 campaign, a rule that records no values as its bare count), so reading and writing it is one
@@ -23,10 +27,11 @@ form still read (``compact_progress``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kudos.storage.db import Row, Tx
+from kudos.storage.db import Row, Tx, in_chunks
 from kudos.storage.profiles import decode_json, encode
 
 
@@ -68,13 +73,10 @@ class Entry:
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
     """The customer's totals and progress (zero and empty before their first reward); the
     caller may change them, and writes them with ``save_totals``."""
-    row = None
-    if not tx.db.concurrent_writers:
-        row = tx.take((account_id, profile_id), shelf="rewards")
+    row = tx.take((account_id, profile_id), shelf="rewards")
     if row is None:
         row = tx.one(
-            "SELECT points_balance, points_earned, score, spend, event_count, tier_order,"
-            " progress FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
+            f"SELECT {_TOTALS} FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
             (account_id, profile_id),
         )
     if row is None:
@@ -92,9 +94,37 @@ def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
     )
 
 
+# The columns ``totals`` reads, in its order: also what the writer remembers.
+_TOTALS = "points_balance, points_earned, score, spend, event_count, tier_order, progress"
+_NO_TOTALS = (0, 0, 0, 0.0, 0, None, "{}")  # the row of a customer without one yet
+
+
+def prefetch(tx: Tx, account_id: int, profile_ids: Iterable[int]) -> None:
+    """Read the rows of these profiles that are not in memory in one query, for ``totals``
+    to take (a profile without a row is remembered as having none)."""
+    unknown = sorted(
+        {p for p in profile_ids if tx.recall((account_id, p), shelf="rewards") is None}
+    )
+    if not unknown:
+        return
+    found = {
+        int(row[0]): row[1:]
+        for row in in_chunks(
+            tx,
+            f"SELECT profile_id, {_TOTALS} FROM customer_rewards"
+            " WHERE account_id = ? AND profile_id IN ({marks})",
+            (account_id,),
+            unknown,
+        )
+    }
+    for profile_id in unknown:
+        tx.remember((account_id, profile_id), found.get(profile_id, _NO_TOTALS), shelf="rewards")
+
+
 def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
-    """Write the customer's totals and progress (the row is created on the first save)."""
-    row = (  # the columns ``totals`` reads, in its order: also what the writer remembers
+    """Stage the customer's totals and progress for the batch's bulk write (the row is created
+    on the first save), and remember them for the next ``totals``."""
+    row = (  # the columns of ``_TOTALS``
         found.points_balance,
         found.points_earned,
         found.score,
@@ -103,19 +133,21 @@ def save_totals(tx: Tx, found: CustomerTotals, now: str) -> None:
         found.tier_order,
         encode(found.progress),
     )
-    tx.execute(
-        "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
-        " score, spend, event_count, tier_order, progress, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (account_id, profile_id) DO UPDATE SET"
-        " points_balance = excluded.points_balance, points_earned = excluded.points_earned,"
-        " score = excluded.score, spend = excluded.spend, event_count = excluded.event_count,"
-        " tier_order = excluded.tier_order, progress = excluded.progress,"
-        " updated_at = excluded.updated_at",
-        (found.account_id, found.profile_id, *row, now),
-    )
-    if not tx.db.concurrent_writers:
-        tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
+    tx.stage(_SAVE_TOTALS, [(found.account_id, found.profile_id, *row, now)])
+    tx.remember((found.account_id, found.profile_id), row, shelf="rewards")
+
+
+# Rows staged for one customer twice in a batch run in order: the last one stays.
+_SAVE_TOTALS = (
+    "INSERT INTO customer_rewards (account_id, profile_id, points_balance, points_earned,"
+    " score, spend, event_count, tier_order, progress, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (account_id, profile_id) DO UPDATE SET"
+    " points_balance = excluded.points_balance, points_earned = excluded.points_earned,"
+    " score = excluded.score, spend = excluded.spend, event_count = excluded.event_count,"
+    " tier_order = excluded.tier_order, progress = excluded.progress,"
+    " updated_at = excluded.updated_at"
+)
 
 
 def compact_progress(stored: dict[str, Any]) -> dict[str, list[Any]]:
@@ -215,12 +247,12 @@ def move_history(tx: Tx, account_id: int, *, winner: int, loser: int) -> None:
 
 
 def delete_totals(tx: Tx, account_id: int, profile_id: int) -> None:
+    tx.flush_staged()  # a staged save of this row must not bring it back
     tx.execute(
         "DELETE FROM customer_rewards WHERE account_id = ? AND profile_id = ?",
         (account_id, profile_id),
     )
-    if not tx.db.concurrent_writers:
-        tx.take((account_id, profile_id), shelf="rewards")  # forget the deleted row
+    tx.take((account_id, profile_id), shelf="rewards")  # forget the deleted row
 
 
 def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[int, int]]:
