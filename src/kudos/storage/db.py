@@ -110,15 +110,20 @@ class Database(abc.ABC):
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn.executemany(sql, rows)
 
-    def in_lists(self, sql: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
-        """``(statement, arguments)`` pairs that ask ``sql``'s ``IN ({marks})`` for every one of
-        ``values``: chunks of at most ``MAX_IN_LIST`` marks, each padded to a power of two
-        (repeating its last value) so the statement has one of a few shapes and the driver's
+    def select_in(
+        self, tx: Tx, sql: str, params: Sequence[Any], values: Sequence[Any]
+    ) -> list[Row]:
+        """The rows of ``sql``, whose ``IN ({marks})`` asks for ``values``, after ``params``.
+        Here in chunks of at most ``MAX_IN_LIST`` marks, each padded to a power of two
+        (repeating its last value), so the statement has one of a few shapes and the driver's
         cache of prepared statements stays small."""
+        found: list[Row] = []
         for start in range(0, len(values), MAX_IN_LIST):
             chunk = list(values[start : start + MAX_IN_LIST])
             chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
-            yield sql.replace("{marks}", ", ".join("?" * len(chunk))), chunk
+            marks = ", ".join("?" * len(chunk))
+            found.extend(tx.all(sql.replace("{marks}", marks), (*params, *chunk)))
+        return found
 
     def migration_scripts(self) -> list[tuple[int, str, str]]:
         """``(version, name, sql)`` for every migration file of this dialect, in order."""
@@ -301,15 +306,6 @@ class Tx:
             self.rollback()
             raise
         self.commit()
-
-
-def in_chunks(tx: Tx, sql: str, params: Sequence[Any], values: Sequence[Any]) -> list[Row]:
-    """The rows of ``sql``, whose ``IN ({marks})`` asks for ``values``, after ``params``: in
-    as few statements as the store allows (``Database.in_lists``)."""
-    found: list[Row] = []
-    for text, args in tx.db.in_lists(sql, values):
-        found.extend(tx.all(text, (*params, *args)))
-    return found
 
 
 def newest_first(

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from kudos.domain.identity import MergeMode
-from kudos.storage.db import Row, Tx, in_chunks
+from kudos.storage.db import Row, Tx
 
 _KEY_COLUMN = {"email": "email_key", "mobile": "mobile_key"}
 _PROFILE_COLUMNS = (
@@ -70,7 +70,7 @@ def id_for_customer(tx: Tx, account_id: int, customer_id: str) -> int | None:
 
 def ids_for_customers(tx: Tx, account_id: int, customer_ids: list[str]) -> list[tuple[str, int]]:
     """``(customer_id, profile_id)`` for those of ``customer_ids`` that exist."""
-    rows = in_chunks(
+    rows = tx.db.select_in(
         tx,
         "SELECT customer_id, profile_id FROM customer_ids"
         " WHERE account_id = ? AND customer_id IN ({marks})",

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kudos.storage.db import Row, Tx, in_chunks
+from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
 
 
@@ -109,7 +109,7 @@ def prefetch(tx: Tx, account_id: int, profile_ids: Iterable[int]) -> None:
         return
     found = {
         int(row[0]): row[1:]
-        for row in in_chunks(
+        for row in tx.db.select_in(
             tx,
             f"SELECT profile_id, {_TOTALS} FROM customer_rewards"
             " WHERE account_id = ? AND profile_id IN ({marks})",
