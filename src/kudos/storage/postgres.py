@@ -19,6 +19,8 @@ from psycopg.conninfo import make_conninfo
 from kudos.storage.db import Database, Row, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
+# An INSERT of one row of parameters and nothing else (no ON CONFLICT, no RETURNING).
+_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s, )*%s\)")
 
 
 class PostgresDatabase(Database):
@@ -96,8 +98,17 @@ class PostgresDatabase(Database):
         return rows
 
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """A plain ``INSERT … VALUES`` as ``COPY`` (measured: ~35 µs per history row as
+        pipelined INSERTs, the server planning and running each); anything else (upserts)
+        pipelined by psycopg's ``executemany``, one round trip."""
+        plain = _PLAIN_INSERT.fullmatch(sql)
         with conn.cursor() as cursor:
-            cursor.executemany(sql, rows)
+            if plain is None:
+                cursor.executemany(sql, rows)
+                return
+            with cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
 
 
 def _lock_id(key: str) -> int:
