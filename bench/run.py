@@ -390,12 +390,13 @@ def postgres_reachable(admin_url: str) -> str | None:
 
 def report(results: list[Result]) -> list[str]:
     columns = ("req/s", "events/s", "p50 ms", "p99 ms", "non2xx", "ratio", "RSS MB")
-    head = f"{'target':<34} " + " ".join(f"{name:>9}" for name in columns)
+    width = max(34, *(len(result.name) for result in results))
+    head = f"{'target':<{width}} " + " ".join(f"{name:>9}" for name in columns)
     print("\n" + head + "\n" + "-" * len(head))
     for result in results:
         load = result.load
         print(
-            f"{result.name:<34} {load.rate:>9.0f} {2 * load.rate:>9.0f} {load.p50_ms:>9.2f}"
+            f"{result.name:<{width}} {load.rate:>9.0f} {2 * load.rate:>9.0f} {load.p50_ms:>9.2f}"
             f" {load.p99_ms:>9.2f} {load.non2xx:>9} {result.ratio:>9.2f} {result.rss_mb:>9.1f}"
         )
     print("(median of the rounds; a kudos ratio is the median of its rounds' rate over the echo")
@@ -413,7 +414,7 @@ def report(results: list[Result]) -> list[str]:
 
 def verdicts(results: list[Result]) -> list[str]:
     lines = []
-    sqlite = next((r for r in results if r.name.startswith("kudos sqlite")), None)
+    sqlite = next((r for r in results if r.name == "kudos sqlite"), None)
     if sqlite is not None:
         lines.append(
             _verdict(
@@ -434,15 +435,17 @@ def verdicts(results: list[Result]) -> list[str]:
                 f" (target < {TARGET_RSS_MB:.0f} MB after 1,000,000)",
             )
         )
-    plain = next((r for r in results if r.name == "kudos sqlite"), None)
-    rewarded = next((r for r in results if r.name.startswith("kudos sqlite + ")), None)
-    if plain is not None and rewarded is not None and plain.loads:
+    for rewarded in results:  # "kudos STORE + PROGRAM" against "kudos STORE", per store
+        plain_name, plus, program = rewarded.name.partition(" + ")
+        plain = next((r for r in results if r.name == plain_name), None)
+        if not plus or plain is None or not plain.loads:
+            continue
         shares = campaigns_shares(plain, rewarded)
         share = statistics.median(shares)
         lines.append(
             _verdict(
                 share >= TARGET_CAMPAIGNS,
-                f"SQLite with {rewarded.name.removeprefix('kudos sqlite + ')} at {share:.2f}"
+                f"{plain_name.removeprefix('kudos ')} with {program} at {share:.2f}"
                 " of the rate without, median of the rounds"
                 f" ({', '.join(f'{s:.2f}' for s in shares)}; target ≥ {TARGET_CAMPAIGNS})",
             )
@@ -549,12 +552,30 @@ def run_targets(
         reason = postgres_reachable(args.pg_url)
         if reason:
             print(f"  postgres skipped: {reason}")
-        for workers in (int(n) for n in args.pg_workers.split(",") if not reason):
-            with fresh_postgres(args.pg_url, f"kudos_bench_w{workers}") as url:
-                name = f"kudos postgres --workers {workers}"
-                server = start_kudos(name, url, work, workers=workers)
-                results.extend(run_together([Target(name, url, server)], echo, args))
+        counts = [] if reason else [int(n) for n in args.pg_workers.split(",")]
+        for workers in counts:
+            # The first process count also runs the program, in the same rounds.
+            rewarded = "campaigns" in wanted and workers == counts[0]
+            results.extend(_measure_postgres(workers, echo, args, work, campaigns=rewarded))
     return results
+
+
+def _measure_postgres(
+    workers: int, echo: Server, args: argparse.Namespace, work: Path, *, campaigns: bool
+) -> list[Result]:
+    """``kudos serve --workers N`` on a fresh PostgreSQL database, and with ``campaigns`` the
+    same with ``--program`` on another one, measured together."""
+    name = f"kudos postgres --workers {workers}"
+    programs: list[Path | None] = [None, args.program] if campaigns else [None]
+    with contextlib.ExitStack() as stack:
+        targets = []
+        for program in programs:
+            label = name if program is None else f"{name} + {program.stem}"
+            database = f"kudos_bench_w{workers}" + ("" if program is None else "_program")
+            url = stack.enter_context(fresh_postgres(args.pg_url, database))
+            server = start_kudos(label, url, work, workers=workers, program=program)
+            targets.append(Target(label, url, server))
+        return run_together(targets, echo, args)
 
 
 if __name__ == "__main__":
