@@ -285,6 +285,30 @@ async def test_a_merge_takes_the_rewards_of_earlier_requests_in_its_batch(
     assert sum(entry["points"] for entry in ledger) == 53
 
 
+async def test_a_read_of_the_totals_inside_a_batch_keeps_its_earlier_rewards(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Reward rows are staged for the batch's bulk write: building a webhook payload (a read
+    of the totals) between two rewarded requests of the customer must not hide the first
+    one's row from the second."""
+    await apply(client, auth, shop_program())
+    hook = {"url": "http://127.0.0.1:9/hook", "topics": ["customer.profile.updated"]}
+    response = await client.post("/api/kudos/v1/webhooks", json=hook, headers=auth)
+    assert response.status_code == 201, response.text
+    responses = await asyncio.gather(
+        client.post(EVENTS, json=order("c-1", 10), headers=auth),  # welcome 20 + 1
+        client.post(EVENTS, json={**order("c-1", 10), "email": "c1@example.com"}, headers=auth),
+        client.post(EVENTS, json=order("c-1", 10), headers=auth),  # + 1
+    )
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    totals = await balance(client, auth, "c-1")
+    assert (totals["totalPointsBalance"], totals["totalEarnedPoints"]) == (23, 23)
+    ledger = (
+        await client.get("/api/v4.0/integrations/transactions?customerId=c-1", headers=auth)
+    ).json()["transactions"]
+    assert sum(entry["points"] for entry in ledger) == 23
+
+
 PREVIEW = "/api/v4.0/integrations/events/reward-preview"
 
 

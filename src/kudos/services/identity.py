@@ -37,11 +37,17 @@ def lock_key(
 
 
 def prefetch_profile_ids(tx: Tx, wanted: dict[int, set[str]]) -> None:
-    """Look up many customerIds (by account) in one query each, for ``profile_id`` to recall."""
+    """Look up many customerIds (by account) in one query each, for ``profile_id`` to recall;
+    those without a profile are noted for this transaction (its locks keep them absent until
+    it creates them), so ``profile_id`` creates theirs without looking again."""
     for account_id, customer_ids in wanted.items():
         unknown = [c for c in customer_ids if tx.recall((account_id, c)) is None]
-        for customer_id, found in profiles.ids_for_customers(tx, account_id, unknown):
-            tx.remember((account_id, customer_id), found)
+        found = dict(profiles.ids_for_customers(tx, account_id, unknown))
+        for customer_id in unknown:
+            if customer_id in found:
+                tx.remember((account_id, customer_id), found[customer_id])
+            else:
+                tx.memo[_absent(account_id, customer_id)] = True
 
 
 def profile_id(
@@ -52,11 +58,19 @@ def profile_id(
         known: int | None = tx.recall((account.id, customer_id))
         if known is not None:
             return known
+        if tx.memo.get(_absent(account.id, customer_id)):
+            # Looked up by the batch's prefetch (created since, it would have been recalled).
+            return _create(tx, account, customer_id, email=None, mobile=None, key=None, now=now).id
         known = profiles.id_for_customer(tx, account.id, customer_id)
         if known is not None:
             tx.remember((account.id, customer_id), known)
             return known
     return resolve(tx, account, customer_id, email=email, mobile=mobile, now=now).id
+
+
+def _absent(account_id: int, customer_id: str) -> tuple[str, int, str]:
+    """The memo key of a customerId the batch's prefetch found no profile for."""
+    return ("no-profile", account_id, customer_id)
 
 
 def resolve(

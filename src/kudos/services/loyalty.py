@@ -41,7 +41,7 @@ def balance(
     ``…Value`` fields are 0 and ``currency`` is null.
     """
     profile = find_profile(tx, account, customer_id)
-    totals = reward_rows.totals(tx, account.id, profile.id)
+    totals = reward_rows.current_totals(tx, account.id, profile.id)
     now = now or utc_now()
     expired = 0
     upcoming: list[tuple[str, int]] = []
@@ -87,7 +87,7 @@ def preview(
     """
     profile = find_profile(tx, account, batch.customer_id)
     compiled = cache.get(tx, account.id)
-    totals = reward_rows.totals(tx, account.id, profile.id)
+    totals = reward_rows.current_totals(tx, account.id, profile.id)
     states = copy.deepcopy(totals.progress)
     now = now or utc_now()
     facts = Facts(
@@ -230,7 +230,7 @@ def tier_progress(
     """``GET …/customers/{id}/tier-progress``: the current and next tier, and the progress
     the tiering method counts."""
     profile = find_profile(tx, account, customer_id)
-    totals = reward_rows.totals(tx, account.id, profile.id)
+    totals = reward_rows.current_totals(tx, account.id, profile.id)
     compiled = cache.get(tx, account.id)
     tiers = sorted(compiled.program.tiers, key=lambda t: t.order) if compiled else []
     progress = rewards.tiering_progress(compiled.program, totals) if compiled else 0.0
@@ -260,7 +260,7 @@ def campaigns_progress(
     compiled = cache.get(tx, account.id)
     if compiled is None:
         return []
-    totals = reward_rows.totals(tx, account.id, profile.id)
+    totals = reward_rows.current_totals(tx, account.id, profile.id)
     moment = datetime.fromisoformat((now or utc_now()).replace("Z", "+00:00"))
     facts = Facts(now=moment, tier_order=totals.tier_order)
     found = []

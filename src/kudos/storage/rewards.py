@@ -27,7 +27,7 @@ form still read (``compact_progress``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +71,22 @@ class Entry:
 
 
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
-    """The customer's totals and progress (zero and empty before their first reward); the
-    caller may change them, and writes them with ``save_totals``."""
-    row = tx.take((account_id, profile_id), shelf="rewards")
+    """The customer's totals and progress (zero and empty before their first reward), to
+    change and write with ``save_totals`` (until then the writer's memory no longer holds
+    them: a failure in between leaves nothing stale behind)."""
+    return _totals(tx, account_id, profile_id, tx.take)
+
+
+def current_totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
+    """The customer's totals as they stand, only to read (the writer's memory keeps them, and
+    so keeps covering a save staged earlier in the batch)."""
+    return _totals(tx, account_id, profile_id, tx.recall)
+
+
+def _totals(
+    tx: Tx, account_id: int, profile_id: int, remembered: Callable[..., Any]
+) -> CustomerTotals:
+    row = remembered((account_id, profile_id), shelf="rewards")
     if row is None:
         row = tx.one(
             f"SELECT {_TOTALS} FROM customer_rewards WHERE account_id = ? AND profile_id = ?",

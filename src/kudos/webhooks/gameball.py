@@ -42,7 +42,7 @@ def profile_updated(
     caller holds them)."""
     profile = profiles.by_customer_id(tx, account_id, customer_id)
     if totals is None:
-        totals = reward_rows.totals(tx, account_id, profile_id)
+        totals = reward_rows.current_totals(tx, account_id, profile_id)
     tier_name = None
     if totals.tier_order is not None:
         names = tx.once(("tier-names", account_id), _tier_names, tx, account_id)
