@@ -59,6 +59,23 @@ async def test_null_and_empty_metadata_are_stored_as_empty_objects(
     assert [e["metadata"] for e in await history(client, auth, "c-2")] == [{}, {}]
 
 
+async def test_metadata_with_characters_that_bulk_writes_escape_reads_back_as_sent(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Events are written in bulk (PostgreSQL: COPY, whose text format escapes tabs, newlines
+    and backslashes): what comes back is what was sent."""
+    metadata = {
+        "note": "tab\there, newline\nthere, back\\slash, quote \" and \\N",
+        "name": "Zoë 李 🎉",
+        "path": "C:\\temp\\new",
+        "list": ["a\tb", "\\."],
+    }
+    body = {"customerId": "c-esc|1", "events": {"odd\\event": metadata}}
+    assert (await client.post(EVENTS, json=body, headers=auth)).status_code == 200
+    (stored,) = await history(client, auth, "c-esc|1")
+    assert (stored["name"], stored["metadata"]) == ("odd\\event", metadata)
+
+
 def _code(response: httpx.Response) -> int:
     body = response.json()
     assert set(body) == {"code", "type", "message", "requestId"}, body

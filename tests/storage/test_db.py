@@ -64,3 +64,25 @@ def test_a_rolled_back_transaction_forgets_what_it_remembered(runtime: Runtime) 
         assert tx.recall("gone", shelf="rewards") is None
     finally:
         tx.conn.close()
+
+
+def test_select_in_finds_every_value_asked_for_however_many(runtime: Runtime) -> None:
+    """``select_in`` splits (SQLite: padded chunks of at most 512 marks) or packs (PostgreSQL:
+    one array) the values; either way each present value is found once."""
+    tx = writer_tx(runtime)
+    try:
+        tx.begin()
+        tx.execute("CREATE TEMPORARY TABLE wanted (account_id INTEGER, name TEXT)")
+        tx.many(
+            "INSERT INTO wanted (account_id, name) VALUES (?, ?)",
+            [(1, f"n{i}") for i in range(700)],
+        )
+        tx.execute("INSERT INTO wanted (account_id, name) VALUES (2, 'n1')")
+        sql = "SELECT name FROM wanted WHERE account_id = ? AND name IN ({marks})"
+        for count in (0, 1, 3, 513, 700):
+            asked = [f"n{i}" for i in range(count)] + ["absent"]
+            found = [row[0] for row in runtime.db.select_in(tx, sql, (1,), asked)]
+            assert sorted(found) == sorted(asked[:-1])
+        tx.rollback()
+    finally:
+        tx.conn.close()
