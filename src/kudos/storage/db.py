@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 Row = tuple[Any, ...]
 T = TypeVar("T")
 
-# Values per IN list (``in_chunks``); both stores allow far more bound parameters.
+# Values per IN list (``Database.select_in``); both stores allow more bound parameters.
 MAX_IN_LIST = 512
 # Facts a single writer keeps in memory, by shelf: how many of each it keeps at most
 # (customerId → profile id: about 100 bytes each; a customer's reward row: about 0.7 KB with

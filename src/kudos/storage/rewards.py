@@ -2,14 +2,15 @@
 log in one), badges.
 
 A customer's totals and the progress of every campaign live in one row (one read and one
-upsert per rewarded request, however many campaigns it moves), written at once so a later
-request of the same batch reads them. History rows (each an activity, and a ledger entry when
-it moves points: one row per reward) and badges are staged for the batch's bulk inserts.
+upsert per rewarded request, however many campaigns it moves). Its upsert, the history rows
+(each an activity, and a ledger entry when it moves points: one row per reward) and badges
+are staged for the batch's bulk writes.
 
 The writer keeps each customer's row in memory as it last wrote it (``Tx.remember``, shelf
 "rewards": the values, with the progress as the stored text, about 0.7 KB; live
-``CustomerTotals`` took 11 KB), so the next request of that customer skips the SELECT, and the
-upsert is staged for the batch's bulk write like the history rows. Where this process is the
+``CustomerTotals`` took 11 KB), so the next request of that customer skips the SELECT, and
+sees the save that is still staged (a read that only looks, ``current_totals``, leaves the
+row in memory for that reason). Where this process is the
 store's single writer (SQLite) the row stays remembered across transactions; elsewhere
 (PostgreSQL) only for the rest of the transaction, whose locks keep it current, and a batch
 reads the rows of its known customers in one query (``prefetch``) instead of one per request.
