@@ -45,6 +45,10 @@ TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 300.0
 TARGET_CAMPAIGNS = 0.80  # of the rate without campaigns
+# Warm-up: five requests per customer of bench/events.lua's 10,000, after which all but ~0.7%
+# of them exist (e^-5), at most MAX_WARMUPS runs of --warmup seconds.
+WARM_REQUESTS = 50_000
+MAX_WARMUPS = 12
 
 
 @dataclass
@@ -205,8 +209,12 @@ def measure_together(
     ratio pairs it with the echo of its round, and targets compared with each other are
     measured seconds apart, not a phase apart (``Result.loads`` keeps every round)."""
     names = ", ".join(servers)
-    print(f"  {names}: warm-up {args.warmup} s, then {args.rounds} x {args.duration} s", flush=True)
-    warm = {name: wrk(server, args.warmup, args.connections) for name, server in servers.items()}
+    print(
+        f"  {names}: warm-up {args.warmup} s (repeated until {args.warm_requests:,} requests),"
+        f" then {args.rounds} x {args.duration} s",
+        flush=True,
+    )
+    warm = {name: warm_up(server, args) for name, server in servers.items()}
     references: list[Load] = []
     loads: dict[str, list[Load]] = {name: [] for name in servers}
     for _ in range(args.rounds):
@@ -216,17 +224,33 @@ def measure_together(
     return {name: _result(name, warm[name], loads[name], references, args) for name in servers}
 
 
+def warm_up(server: Server, args: argparse.Namespace) -> list[Load]:
+    """``--warmup`` seconds of load, repeated (at most ``MAX_WARMUPS`` times) until the server
+    has answered ``--warm-requests``: the rounds then measure a server whose customers exist,
+    whatever its rate, not one that is still creating them (a slower target would otherwise
+    create more of its customers inside its measured rounds than a faster one)."""
+    runs = [wrk(server, args.warmup, args.connections)]
+    while sum(run.ok for run in runs) < args.warm_requests and len(runs) < MAX_WARMUPS:
+        runs.append(wrk(server, args.warmup, args.connections))
+    return runs
+
+
 def _result(
-    name: str, warm: Load, loads: list[Load], references: list[Load], args: argparse.Namespace
+    name: str,
+    warm: list[Load],
+    loads: list[Load],
+    references: list[Load],
+    args: argparse.Namespace,
 ) -> Result:
     ratios = [
         load.rate / ref.rate if ref.rate else 0.0
         for load, ref in zip(loads, references, strict=True)
     ]
     median = sorted(loads, key=lambda load: load.rate)[len(loads) // 2]
-    result = Result(name, median, ratio=statistics.median(ratios), rounds=1 + len(loads))
+    runs = [*warm, *loads]
+    result = Result(name, median, ratio=statistics.median(ratios), rounds=len(runs))
     result.loads = loads
-    result.events_sent = 2 * (warm.ok + sum(load.ok for load in loads))
+    result.events_sent = 2 * sum(run.ok for run in runs)
     result.connections = args.connections
     rounds = zip(loads, references, ratios, strict=True)
     result.notes.append(
@@ -236,7 +260,7 @@ def _result(
             for load, ref, r in rounds
         )
     )
-    non2xx = warm.non2xx + sum(load.non2xx for load in loads)
+    non2xx = sum(run.non2xx for run in runs)
     if non2xx:
         result.notes.append(f"non-2xx answers: {non2xx}")
     return result
@@ -492,6 +516,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_load_options(parser, rounds=5, warmup=5)
+    parser.add_argument(
+        "--warm-requests",
+        type=int,
+        default=WARM_REQUESTS,
+        help="repeat the warm-up until the server answered this many requests",
+    )
     parser.add_argument(
         "--only", default="sqlite,campaigns,postgres", help="kudos targets to measure"
     )
