@@ -84,6 +84,18 @@ async def balance(client: httpx.AsyncClient, auth: dict[str, str], customer: str
     return found
 
 
+async def transactions(
+    client: httpx.AsyncClient, auth: dict[str, str], customer: str
+) -> list[dict[str, Any]]:
+    """The customer's ledger, newest first (up to 200 entries)."""
+    response = await client.get(
+        f"/api/v4.0/integrations/transactions?customerId={customer}&limit=200", headers=auth
+    )
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["transactions"]
+    return found
+
+
 def order(customer: str, amount: float, currency: str = "USD") -> dict[str, Any]:
     return {
         "customerId": customer,
@@ -214,9 +226,7 @@ async def test_a_request_failing_after_its_rewards_leaves_no_trace_in_the_next_o
     assert [r.status_code for r in responses] == [200, 500, 200, 500, 200]
     await send(client, auth, order("c-9", 100))
     assert (await balance(client, auth, "c-9"))["totalEarnedPoints"] == 20 + 4 * 10
-    ledger = (
-        await client.get("/api/v4.0/integrations/transactions?customerId=c-9", headers=auth)
-    ).json()["transactions"]
+    ledger = await transactions(client, auth, "c-9")
     assert len(ledger) == 5
 
 
@@ -279,9 +289,7 @@ async def test_a_merge_takes_the_rewards_of_earlier_requests_in_its_batch(
     assert [r.status_code for r in responses] == [200, 200]
     merged = await balance(client, auth, "web-1")
     assert (merged["totalPointsBalance"], merged["totalEarnedPoints"]) == (53, 53)
-    ledger = (
-        await client.get("/api/v4.0/integrations/transactions?customerId=web-1", headers=auth)
-    ).json()["transactions"]
+    ledger = await transactions(client, auth, "web-1")
     assert sum(entry["points"] for entry in ledger) == 53
 
 
@@ -303,9 +311,7 @@ async def test_a_read_of_the_totals_inside_a_batch_keeps_its_earlier_rewards(
     assert [r.status_code for r in responses] == [200, 200, 200]
     totals = await balance(client, auth, "c-1")
     assert (totals["totalPointsBalance"], totals["totalEarnedPoints"]) == (23, 23)
-    ledger = (
-        await client.get("/api/v4.0/integrations/transactions?customerId=c-1", headers=auth)
-    ).json()["transactions"]
+    ledger = await transactions(client, auth, "c-1")
     assert sum(entry["points"] for entry in ledger) == 23
 
 

@@ -65,7 +65,7 @@ async def test_metadata_with_characters_that_bulk_writes_escape_reads_back_as_se
     """Events are written in bulk (PostgreSQL: COPY, whose text format escapes tabs, newlines
     and backslashes): what comes back is what was sent."""
     metadata = {
-        "note": "tab\there, newline\nthere, back\\slash, quote \" and \\N",
+        "note": 'tab\there, newline\nthere, back\\slash, quote " and \\N',
         "name": "Zoë 李 🎉",
         "path": "C:\\temp\\new",
         "list": ["a\tb", "\\."],
