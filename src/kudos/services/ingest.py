@@ -205,13 +205,14 @@ class IngestHooks:
         mobile), one for their reward rows where a program runs, and the ids of every event,
         so campaigns can cite them before the bulk insert."""
         wanted: dict[int, set[str]] = {}
+        programs: dict[int, rewards.ProgramCache] = {}
         ingests = [w for w in works if isinstance(w, IngestEvents) and w.account is not None]
         for work in ingests:
-            batch = work.batch
+            batch, account_id = work.batch, work.account.id  # type: ignore[union-attr]
             if batch.email is None and batch.mobile is None:
-                wanted.setdefault(work.account.id, set()).add(batch.customer_id)  # type: ignore[union-attr]
+                wanted.setdefault(account_id, set()).add(batch.customer_id)
+                programs[account_id] = work.context.programs
         identity.prefetch_profile_ids(tx, wanted)
-        programs = {work.account.id: work.context.programs for work in ingests}  # type: ignore[union-attr]
         for account_id, customer_ids in wanted.items():
             if programs[account_id].get(tx, account_id) is not None:
                 known = (tx.recall((account_id, c)) for c in customer_ids)
