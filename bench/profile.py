@@ -103,8 +103,8 @@ def sample(server: run.Server, args: argparse.Namespace, out: Path) -> dict[str,
         stderr=subprocess.PIPE,
         text=True,
     )
-    # wrk runs a second longer on each side, so the load covers the whole sampling window;
-    # its rate is taken as the rate while sampling.
+    # wrk starts with py-spy (which attaches in well under a second) and runs two seconds
+    # longer, so the load covers the whole sampling window; its rate stands for the window's.
     load = run.wrk(server, args.duration + 2, args.connections)
     _, spy_errors = spy.communicate()
     if spy.returncode != 0:
@@ -168,7 +168,8 @@ def main() -> int:
                 for name, server in servers.items():
                     out = work / f"{name}-{round_number}.raw"
                     rows[name].append(sample(server, args, out))
-                    print(f"  round {round_number + 1} {name}: {rows[name][-1]}", flush=True)
+                    parts = ", ".join(f"{k} {v:.1f}" for k, v in rows[name][-1].items())
+                    print(f"  round {round_number + 1} {name}: {parts}", flush=True)
         finally:
             for server in servers.values():
                 run.stop(server.process)
