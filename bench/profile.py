@@ -143,7 +143,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     run.add_load_options(parser, rounds=2, warmup=5)
-    parser.add_argument("--warm-requests", type=int, default=run.WARM_REQUESTS)
+    run.add_warm_up_option(parser)
     parser.add_argument("--program", type=Path, default=run.CAMPAIGNS)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     args = parser.parse_args()

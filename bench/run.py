@@ -511,17 +511,22 @@ def add_load_options(parser: argparse.ArgumentParser, *, rounds: int, warmup: in
     parser.add_argument("--connections", type=int, default=64)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_load_options(parser, rounds=5, warmup=5)
+def add_warm_up_option(parser: argparse.ArgumentParser) -> None:
+    """``warm_up``'s option, for the benchmarks that warm their servers up with it."""
     parser.add_argument(
         "--warm-requests",
         type=int,
         default=WARM_REQUESTS,
         help="repeat the warm-up until the server answered this many requests",
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_load_options(parser, rounds=5, warmup=5)
+    add_warm_up_option(parser)
     parser.add_argument(
         "--only", default="sqlite,campaigns,postgres", help="kudos targets to measure"
     )
