@@ -33,14 +33,36 @@ class Settings(BaseSettings):
     sqlite_checkpoint_seconds: float = Field(default=5.0, gt=0)
     writer_max_batch: int = 512
     writer_max_queue: int = 20_000
-    read_threads: int = 4
+    read_threads: int = Field(default=4, ge=1)
+    # Reads one account may run at once (0: half of read_threads, at least 1), so one
+    # account's heavy reads never hold every read thread.
+    read_threads_per_account: int = Field(default=0, ge=0)
     log_level: str = "info"
+    # What one client may hold (docs/configuration.md, "Limits"). The request line and headers,
+    # and the time to send them; the time to send a body once its headers arrived.
+    header_max_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Bytes of request bodies held at once by all requests of a process; past it, 503.
+    request_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=MAX_BODY_BYTES)
+    # Requests a process serves at once; past it, 503 with Retry-After (load shedding).
+    max_requests_in_flight: int = Field(default=1024, ge=1)
+    # Open connections a process accepts (uvicorn's limit_concurrency); past it, plain 503.
+    max_connections: int = Field(default=4096, ge=1)
+    # The SQLite WAL is checkpointed and reset once it passes this size.
+    sqlite_wal_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     # Webhooks (docs/webhooks.md). Delays between attempts: the first attempt is immediate,
     # then one retry per delay (about three days in all), then the message is a dead letter.
     webhook_retry_schedule: str = "5s,1m,5m,30m,2h,6h,12h,24h,24h"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_concurrency: int = Field(default=64, ge=1)
     webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
+    # Attempts in flight per account and worker: one account's endpoints never take them all.
+    webhook_concurrency_per_account: int = Field(default=16, ge=1)
+    webhook_max_endpoints: int = Field(default=10, ge=1, le=1000)
+    # Loopback and private targets (a self-hosted install often delivers inside its network);
+    # link-local (the cloud metadata address), unspecified and multicast are always refused.
+    webhook_allow_private: bool = True
     # An endpoint that has not answered 2xx for this long is disabled (and says why).
     webhook_disable_after: str = "5d"
     # Delivered and dead messages (and their delivery log) are kept this long, then purged.

@@ -18,6 +18,8 @@ code, and a test fails when a code exists here that the document does not list.
     │   ├── UnsupportedMediaType   3013 (415)
     │   ├── PayloadTooLarge        3014 (413)
     │   ├── InvalidPayload         3016 (400)
+    │   ├── RequestTimeout         3020 (408)
+    │   ├── HeadersTooLarge        3021 (431)
     │   └── ProgramInvalid         3100 (422)
     ├── InsufficientPoints         9001 (422)
     ├── NotFound                   4004 (404)
@@ -27,7 +29,9 @@ code, and a test fails when a code exists here that the document does not list.
     │   └── MessageNotFound        4004 (404)
     ├── MethodNotAllowed           4005 (405)
     ├── InternalError              5000 (500)
-    └── Unavailable                5003 (503, Retry-After)
+    │   └── ProgramUnavailable     5001 (500)
+    ├── Unavailable                5003 (503, Retry-After)
+    └── StorageFull                5004 (507, Retry-After)
 """
 
 from __future__ import annotations
@@ -128,6 +132,18 @@ class InvalidPayload(PayloadError):
     default_message = "Invalid payload: the body is not valid JSON."
 
 
+class RequestTimeout(PayloadError):
+    code = 3020
+    status = 408
+    default_message = "Request timeout: the request body did not arrive in time."
+
+
+class HeadersTooLarge(PayloadError):
+    code = 3021
+    status = 431
+    default_message = "Request header fields too large."
+
+
 class ProgramInvalid(PayloadError):
     """A program document that cannot be applied; ``problems`` names each by its path."""
 
@@ -194,11 +210,31 @@ class InternalError(KudosError):
     default_message = "Internal server error."
 
 
+class ProgramUnavailable(InternalError):
+    """The account's stored program cannot be loaded by this version of kudos: the requests
+    it concerns are refused (alone) until a valid program is applied."""
+
+    code = 5001
+    default_message = (
+        "The account's program in force cannot be loaded; apply a valid program"
+        " (PUT /api/kudos/v1/program or kudos program apply)."
+    )
+
+
 class Unavailable(KudosError):
     code = 5003
     status = 503
     type = "Server Error"
     default_message = "Service unavailable: the server is overloaded, retry later."
+
+
+class StorageFull(KudosError):
+    code = 5004
+    status = 507
+    type = "Server Error"
+    default_message = (
+        "Insufficient storage: the database has no space left; nothing was written, retry later."
+    )
 
 
 def all_error_classes() -> list[type[KudosError]]:
