@@ -102,3 +102,27 @@ def test_wrong_keys_come_back_as_a_gameball_exception_with_code_1000(
         f"{sdk.url}/api/v4.0/integrations/customers/sdk-player-3", headers=sdk.headers(), timeout=10
     )
     assert missing.status_code == 404  # nothing was written
+
+
+def test_the_sdk_sends_nothing_without_a_transaction_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What docs/events.md warns about: gb-alpha 3.0.0 refuses to send unless
+    ``gameball.transaction_key`` is set too (and its message then blames the API key)."""
+    from gameball.exceptions.gameball_exception import AuthenticationError
+
+    monkeypatch.setattr(gameball, "api_key", "some-api-key")
+    monkeypatch.setattr(gameball, "transaction_key", None)
+    event = gameball.eventObject("sdk-player-4", events={})
+    event.add_event("visit", {})
+    with pytest.raises(AuthenticationError, match="No API key provided"):
+        gameball.send_event(event)
+
+
+def test_the_sdk_crashes_on_email_or_mobile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also in docs/events.md: the SDK's ``email=``/``mobile=`` arguments fail inside the SDK
+    before anything is sent, so channel merging needs the v4 route."""
+    monkeypatch.setattr(gameball, "api_key", "some-api-key")
+    monkeypatch.setattr(gameball, "transaction_key", "some-secret-key")
+    event = gameball.eventObject("sdk-player-5", events={}, email="jane@example.com")
+    event.add_event("visit", {})
+    with pytest.raises(AttributeError, match="email"):
+        gameball.send_event(event)
