@@ -7,8 +7,10 @@ Each target is loaded by wrk (1 thread, 64 connections) with seed-style Send Eve
 the echo, so every kudos run is paired with a reference measured just before it. It prints the
 median run's requests/s, events/s, p50 and p99 latency and non-2xx answers, the median of the
 paired ratios, and the server's RSS. On SQLite it keeps loading until at least
-``--rss-events`` events are stored, then reads the RSS; after every kudos target it checks
-that the store holds exactly the events that were acknowledged.
+``--rss-events`` events are stored, then reads the RSS and the sizes of the database file and
+its WAL (the largest the WAL was while loading, and what it is once the load stopped, with
+the server still up: stopping truncates it); after every kudos target it checks that the
+store holds exactly the events that were acknowledged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -45,6 +48,11 @@ TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 300.0
 TARGET_CAMPAIGNS = 0.80  # of the rate without campaigns
+# The SQLite WAL's limit (KUDOS_SQLITE_WAL_MAX_BYTES, as the servers get it); the writer lets it
+# pass that by one batch at most, and the largest batch of this load is a few MiB of WAL.
+WAL_LIMIT_MB = int(os.environ.get("KUDOS_SQLITE_WAL_MAX_BYTES", 64 * 1024 * 1024)) / 2**20
+TARGET_WAL_SLACK_MB = 16.0
+WAL_SAMPLE_SECONDS = 0.1
 # Warm-up: five requests per customer of bench/events.lua's 10,000, after which all but ~0.7%
 # of them exist (e^-5), at most MAX_WARMUPS runs of --warmup seconds.
 WARM_REQUESTS = 50_000
@@ -81,6 +89,60 @@ class Result:
     connections: int = 0
     notes: list[str] = field(default_factory=list)
     loads: list[Load] = field(default_factory=list)  # every measured round, in order
+    # SQLite only, in MiB: the database file and its WAL once the load stopped, and the
+    # largest the WAL was while loading.
+    db_mb: float | None = None
+    wal_mb: float | None = None
+    wal_peak_mb: float | None = None
+
+
+class WalWatch:
+    """Samples a SQLite database's ``-wal`` file every ``WAL_SAMPLE_SECONDS`` in a thread, for
+    the largest size it reaches while the load runs."""
+
+    def __init__(self, db_url: str) -> None:
+        self.path = Path(sqlite_path(db_url))
+        self.wal = Path(f"{self.path}-wal")
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-watch", daemon=True)
+
+    def __enter__(self) -> WalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, _size(self.wal))
+            if self._stop.wait(WAL_SAMPLE_SECONDS):
+                return
+
+    def record(self, result: Result) -> None:
+        """The sizes now (call with the server still up: stopping truncates the WAL)."""
+        wal = _size(self.wal)
+        self.peak = max(self.peak, wal)
+        result.db_mb, result.wal_mb = _size(self.path) / 2**20, wal / 2**20
+        result.wal_peak_mb = self.peak / 2**20
+        result.notes.append(
+            f"after the load: database {result.db_mb:.1f} MiB, WAL {result.wal_mb:.1f} MiB"
+            f" (largest while loading: {result.wal_peak_mb:.1f} MiB)"
+        )
+
+
+def sqlite_path(db_url: str) -> str:
+    """The file of a benchmark's ``sqlite:///`` URL (the benchmarks use absolute paths)."""
+    return db_url.removeprefix("sqlite:///")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass
@@ -361,18 +423,26 @@ def start_kudos(
 def run_together(targets: list[Target], echo: Server, args: argparse.Namespace) -> list[Result]:
     """Measure the targets round by round together (``measure_together``), then fill those
     that read the RSS after a million events, stop them and count what they stored."""
-    try:
-        measured = measure_together({t.name: t.server for t in targets}, echo, args)
-        results = []
-        for target in targets:
-            result = measured[target.name]
-            if target.fill:
-                fill_to(result, target.server, args)
-            result.rss_mb = rss_mb(target.server.process.pid)
-            results.append(result)
-    finally:
-        for target in targets:
-            stop(target.server.process)
+    with contextlib.ExitStack() as stack:
+        watches = {
+            t.name: stack.enter_context(WalWatch(t.db_url))
+            for t in targets
+            if t.db_url.startswith("sqlite:")
+        }
+        try:
+            measured = measure_together({t.name: t.server for t in targets}, echo, args)
+            results = []
+            for target in targets:
+                result = measured[target.name]
+                if target.fill:
+                    fill_to(result, target.server, args)
+                result.rss_mb = rss_mb(target.server.process.pid)
+                if target.name in watches:
+                    watches[target.name].record(result)
+                results.append(result)
+        finally:
+            for target in targets:
+                stop(target.server.process)
     for target, result in zip(targets, results, strict=True):
         result.events_stored = count_events(target.db_url)
     return results
@@ -380,7 +450,7 @@ def run_together(targets: list[Target], echo: Server, args: argparse.Namespace) 
 
 def count_events(db_url: str) -> int:
     if db_url.startswith("sqlite:"):
-        path = db_url.removeprefix("sqlite:///")
+        path = sqlite_path(db_url)
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
     with psycopg.connect(db_url) as conn:
@@ -459,6 +529,16 @@ def verdicts(results: list[Result]) -> list[str]:
                 f" (target < {TARGET_RSS_MB:.0f} MB after 1,000,000)",
             )
         )
+    for result in results:
+        if result.wal_peak_mb is not None:
+            bound = WAL_LIMIT_MB + TARGET_WAL_SLACK_MB
+            lines.append(
+                _verdict(
+                    result.wal_peak_mb <= bound,
+                    f"{result.name}: WAL at most {result.wal_peak_mb:.1f} MiB while loading"
+                    f" (target ≤ {bound:.0f} MiB: the {WAL_LIMIT_MB:.0f} MiB limit and one batch)",
+                )
+            )
     for rewarded in results:  # "kudos STORE + PROGRAM" against "kudos STORE", per store
         plain_name, plus, program = rewarded.name.partition(" + ")
         plain = next((r for r in results if r.name == plain_name), None)

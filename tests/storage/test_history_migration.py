@@ -72,7 +72,7 @@ def test_ledger_and_activities_carry_over_into_one_history(
             write_old_rows(tx)
     finally:
         conn.close()
-    assert db.migrate() == [4]
+    assert db.migrate()[0] == 4  # (and the migrations added since, if any)
     conn = db.connect(writer=False)
     try:
         rows = Tx(db, conn).all(

@@ -9,99 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from kudos import errors
 from kudos.bootstrap import Runtime, run_in_transaction
-from kudos.storage.db import Tx
-from kudos.storage.writer import LoopWriter, NoHooks, ThreadWriter, Writer
-
-
-class CountingHooks(NoHooks):
-    """Counts the batches that reached their flush (each is one committed transaction)."""
-
-    def __init__(self) -> None:
-        self.batches = 0
-
-    def flush(self, tx: Tx) -> None:
-        self.batches += 1
-
-
-class Insert:
-    """Writes one row to a scratch table; optionally fails afterwards or waits for a signal."""
-
-    def __init__(
-        self,
-        value: str,
-        *,
-        fail_with: Exception | None = None,
-        hold: threading.Event | None = None,
-        started: threading.Event | None = None,
-    ) -> None:
-        self.value = value
-        self.fail_with = fail_with
-        self.hold = hold
-        self.started = started
-
-    def prepare(self, tx: Tx) -> None:
-        if self.value == "refused":
-            raise errors.AuthError()
-
-    def lock_keys(self) -> list[str]:
-        return [self.value]
-
-    def apply(self, tx: Tx) -> str:
-        if self.started is not None:
-            self.started.set()
-        if self.hold is not None:
-            self.hold.wait(timeout=10)
-        tx.execute("INSERT INTO scratch (value) VALUES (?)", (self.value,))
-        if self.fail_with is not None:
-            raise self.fail_with
-        return self.value
-
-
-@pytest.fixture(params=[LoopWriter, ThreadWriter], ids=["loop", "thread"])
-def writer_class(request: pytest.FixtureRequest) -> type[Writer]:
-    driver: type[Writer] = request.param
-    return driver
-
-
-@pytest.fixture
-def scratch(runtime: Runtime) -> Runtime:
-    run_in_transaction(runtime.db, lambda tx: tx.execute("CREATE TABLE scratch (value TEXT)"))
-    return runtime
-
-
-async def stored(runtime: Runtime) -> list[str]:
-    """What the scratch table holds, read off the event loop (the runtime's own writer shares
-    this loop and may be waiting on it for the write lock)."""
-    rows = await asyncio.to_thread(
-        run_in_transaction,
-        runtime.db,
-        lambda tx: tx.all("SELECT value FROM scratch ORDER BY value"),
-    )
-    return [row[0] for row in rows]
-
-
-@asynccontextmanager
-async def held(writer: Writer) -> AsyncIterator[None]:
-    """Keep a thread writer busy inside a batch until the block ends."""
-    if not isinstance(writer, ThreadWriter):
-        yield
-        return
-    hold, started = threading.Event(), threading.Event()
-    blocker = asyncio.create_task(writer.submit(Insert("0-blocker", hold=hold, started=started)))
-    await asyncio.to_thread(started.wait, 10)
-    try:
-        yield
-    finally:
-        hold.set()
-        assert await blocker == "0-blocker"
+from kudos.storage.writer import LoopWriter, ThreadWriter, Writer
+from tests.storage.writing import CountingHooks, Insert, held, stored
 
 
 async def test_a_failing_request_rolls_back_alone_inside_its_batch(

@@ -8,6 +8,7 @@ connections in autocommit mode, and transactions are opened explicitly with ``Tx
 from __future__ import annotations
 
 import abc
+import errno
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,8 +23,9 @@ T = TypeVar("T")
 MAX_IN_LIST = 512
 # Facts a single writer keeps in memory, by shelf: how many of each it keeps at most
 # (customerId → profile id: about 100 bytes each; a customer's reward row: about 0.7 KB with
-# a 20-campaign program).
-SHELVES = {"facts": 200_000, "rewards": 50_000}
+# a 20-campaign program; an event catalog name or key known to exist, storage.events: up to
+# about 0.5 KB with the longest key).
+SHELVES = {"facts": 200_000, "rewards": 50_000, "catalog": 50_000}
 MAX_REMEMBERED = SHELVES["facts"]
 
 
@@ -68,6 +70,10 @@ class Database(abc.ABC):
         """Open a write transaction only if that needs no waiting; ``False`` otherwise."""
         return False
 
+    def rollback(self, conn: Any) -> None:
+        """Roll back the open transaction; raises if the connection is gone."""
+        conn.execute("ROLLBACK")
+
     def defer_sync(self, conn: Any) -> bool:
         """Make COMMIT on ``conn`` return before its data is on disk, if this store can; the
         caller must then call ``sync`` before it reports anything committed as durable."""
@@ -75,6 +81,21 @@ class Database(abc.ABC):
 
     def sync(self) -> None:  # noqa: B027 - optional hook: no-op where COMMIT is durable
         """Make every transaction committed so far durable (see ``defer_sync``)."""
+
+    def is_storage_full(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the store has no space left (disk or quota full): the
+        store's failure, never a request's (``errors.StorageFull``)."""
+        return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+    def log_over_limit(self) -> bool:
+        """Whether the store's write-ahead log passed its size limit, so that the writer must
+        let ``reset_log`` shrink it before its next batch (SQLite; never elsewhere). Cheap:
+        the writer asks before every batch, on its event loop."""
+        return False
+
+    def reset_log(self) -> None:  # noqa: B027 - optional hook: no-op without a local log
+        """Copy the write-ahead log back into the database and restart it; blocks, so the
+        writer calls it in a thread, between batches. Never raises (failures are logged)."""
 
     def placeholder_sql(self, sql: str) -> str:
         """Rewrite ``?`` placeholders for the driver (identity on SQLite)."""
@@ -294,7 +315,7 @@ class Tx:
     def rollback(self) -> None:
         self._staged = {}
         self._forget_pending()
-        self.conn.execute("ROLLBACK")
+        self.db.rollback(self.conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -372,14 +393,21 @@ def _run_script(conn: Any, script: str) -> None:
 
 
 def open_database(
-    url: str, *, sqlite_synchronous: str = "FULL", sqlite_checkpoint_seconds: float = 5.0
+    url: str,
+    *,
+    sqlite_synchronous: str = "FULL",
+    sqlite_checkpoint_seconds: float = 5.0,
+    sqlite_wal_max_bytes: int = 64 * 1024 * 1024,
 ) -> Database:
     """Choose the adapter by URL scheme."""
     if url.startswith("sqlite:"):
         from kudos.storage.sqlite import SQLiteDatabase
 
         return SQLiteDatabase(
-            url, synchronous=sqlite_synchronous, checkpoint_seconds=sqlite_checkpoint_seconds
+            url,
+            synchronous=sqlite_synchronous,
+            checkpoint_seconds=sqlite_checkpoint_seconds,
+            wal_max_bytes=sqlite_wal_max_bytes,
         )
     if url.startswith(("postgresql:", "postgres:")):
         from kudos.storage.postgres import PostgresDatabase

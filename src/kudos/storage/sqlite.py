@@ -1,4 +1,18 @@
-"""SQLite adapter: WAL, ``synchronous=FULL`` by default, ``BEGIN IMMEDIATE`` for the writer."""
+"""SQLite adapter: WAL, ``synchronous=FULL`` by default, ``BEGIN IMMEDIATE`` for the writer.
+
+The WAL is kept bounded while serving. SQLite restarts it from its beginning only when a
+writer begins a transaction with every frame already copied back and no reader using it,
+which never happens under sustained load: the writer appends while a PASSIVE checkpoint
+copies, so the copy is always behind and the file grew by ~30 MiB/s without end. So the
+checkpointer thread, which polls the file's size, resets the log once it passes half of
+``wal_max_bytes``: a PASSIVE checkpoint copies the bulk while the writer goes on, then a
+TRUNCATE checkpoint holds the write lock for the few frames left, waits (briefly) for readers
+still on the log, and truncates the file to nothing; the next commit starts it again. And if
+the log reaches ``wal_max_bytes`` all the same (a burst faster than the checkpointer), the
+writer does the reset itself before its next batch (``reset_log``), so the file never passes
+the limit by more than one batch. The truncate keeps the file's inode, so ``sync``'s open
+descriptor stays valid.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +34,15 @@ BUSY_WAIT_SECONDS = 30.0
 # one every 5 s gave a higher rate and a lower p99 than one every second (or every 0.2 s).
 CHECKPOINT_SECONDS = 5.0
 WRITER_CACHE_KIB = 64 * 1024
+WAL_MAX_BYTES = 64 * 1024 * 1024
+# How often the checkpointer looks at the WAL's size (one stat call).
+WAL_POLL_SECONDS = 0.05
+# The checkpointer resets the WAL once it holds this share of its limit, early enough that
+# the writer seldom reaches the limit itself (where it waits for the reset).
+WAL_RESET_SHARE = 0.5
+# How long a resetting checkpoint waits for the writer's batch and for readers still on the
+# log; it holds the write lock while it waits for readers, so the writer waits as long.
+RESET_BUSY_MS = 250
 
 
 class SQLiteDatabase(Database):
@@ -28,10 +51,16 @@ class SQLiteDatabase(Database):
         "now": "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         "timestamp": "TEXT",
         "skip_locked": "",  # one writer: nothing to skip
+        "metadata_bytes": "length(CAST(metadata AS BLOB))",  # bytes, not characters
     }
 
     def __init__(
-        self, url: str, *, synchronous: str = "FULL", checkpoint_seconds: float = CHECKPOINT_SECONDS
+        self,
+        url: str,
+        *,
+        synchronous: str = "FULL",
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+        wal_max_bytes: int = WAL_MAX_BYTES,
     ) -> None:
         super().__init__(url)
         path = url.removeprefix("sqlite:").removeprefix("//")
@@ -40,6 +69,11 @@ class SQLiteDatabase(Database):
         self.path = path[1:] if path.startswith("/") else path
         self.synchronous = synchronous
         self.checkpoint_seconds = checkpoint_seconds
+        self.wal_max_bytes = wal_max_bytes
+        self._wal_path = f"{self.path}-wal"
+        # The size at which the writer waits for a reset: the limit, or more while readers
+        # keep a reset from completing (see ``reset_log``).
+        self._wal_gate = wal_max_bytes
         self._checkpointer: _Checkpointer | None = None
         self._claim: IO[str] | None = None
         self._wal_fd: int | None = None
@@ -86,6 +120,8 @@ class SQLiteDatabase(Database):
             # in the background (``start_serving``), not inside the writer's commits.
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            # Whenever SQLite itself restarts the log, it cuts the file back to the limit.
+            conn.execute(f"PRAGMA journal_size_limit={self.wal_max_bytes}")
             if self._checkpointer is not None:
                 conn.execute("PRAGMA wal_autocheckpoint=0")
         else:
@@ -104,6 +140,13 @@ class SQLiteDatabase(Database):
                 return False
             raise
         return True
+
+    def rollback(self, conn: Any) -> None:
+        """ROLLBACK, unless SQLite rolled the transaction back itself (it may on SQLITE_FULL,
+        SQLITE_IOERR or SQLITE_NOMEM): the connection is sound, and the writer keeps it (and
+        what it remembers) rather than reconnect as if it were lost."""
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
     def defer_sync(self, conn: Any) -> bool:
         """With ``synchronous=FULL``, let the writer's COMMIT skip its fsync (``synchronous=OFF``
@@ -127,6 +170,41 @@ class SQLiteDatabase(Database):
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
+
+    def wal_size(self) -> int:
+        """The ``-wal`` file's size in bytes (0 when there is none)."""
+        try:
+            return os.stat(self._wal_path).st_size
+        except OSError:
+            return 0
+
+    def log_over_limit(self) -> bool:
+        if self._checkpointer is None:  # not serving: SQLite's own autocheckpoint runs
+            return False
+        size = self.wal_size()
+        if size <= self.wal_max_bytes:
+            self._wal_gate = self.wal_max_bytes
+        return size > self._wal_gate
+
+    def reset_log(self) -> None:
+        """Reset the WAL now (in the writer's disk thread, between batches). If readers keep
+        it (or the checkpoint fails), the writer goes on and waits again only once the log
+        grew by another limit's worth: a long read slows writes down, never stops them."""
+        if self._checkpointer is None or self._checkpointer.reset():
+            return
+        self._wal_gate = self.wal_size() + self.wal_max_bytes
+        log.warning(
+            "the WAL could not be reset (readers still use it); next try past %d bytes",
+            self._wal_gate,
+        )
+
+    def is_storage_full(self, exc: BaseException) -> bool:
+        """``SQLITE_FULL`` (a write found the disk full, or the file at ``max_page_count``),
+        or ``ENOSPC`` from the WAL's fsync."""
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", 0)
+            return code & 0xFF == sqlite3.SQLITE_FULL
+        return super().is_storage_full(exc)
 
     def next_ids(self, tx: Tx, table: str, count: int) -> list[int]:
         """The single writer counts on from the highest id, once per transaction."""
@@ -159,14 +237,19 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class _Checkpointer:
-    """Copies the WAL back into the database file every few seconds (PASSIVE: never blocks
-    the writer), and truncates it on stop."""
+    """Copies the WAL back into the database file (PASSIVE: never blocks the writer) every few
+    seconds, resets it once it passes ``WAL_RESET_SHARE`` of its limit, and truncates it on
+    stop. Its connection is ``synchronous=FULL``: checkpoints fsync the database file before
+    the log can be reused."""
 
     def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
         self._conn = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=1000")
+        self._conn.execute(f"PRAGMA busy_timeout={RESET_BUSY_MS}")
         self._conn.execute("PRAGMA synchronous=FULL")  # checkpoints fsync the database file
         self._every = db.checkpoint_seconds
+        self._reset_at = int(db.wal_max_bytes * WAL_RESET_SHARE)
+        self._lock = threading.Lock()  # the connection: this thread's and the writer's reset
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kudos-checkpoint", daemon=True)
 
@@ -176,15 +259,51 @@ class _Checkpointer:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.OperationalError:
-            log.warning("final WAL checkpoint skipped: the database is busy")
-        self._conn.close()
+        with self._lock:
+            if not self._checkpoint("TRUNCATE"):
+                log.warning("final WAL checkpoint skipped: the database is busy")
+            self._conn.close()
+
+    def reset(self) -> bool:
+        """Copy the whole WAL back and truncate it, unless it is already below the reset
+        size; ``False`` if readers kept it (or the checkpoint failed)."""
+        with self._lock:
+            size = self._db.wal_size()
+            if size <= self._reset_at:
+                return True
+            started = time.monotonic()
+            self._checkpoint("PASSIVE")  # the bulk of the copy, while the writer goes on
+            copied = time.monotonic()
+            done = self._checkpoint("TRUNCATE")  # the rest, holding the write lock
+            log.debug(
+                "WAL reset (%s) at %d bytes: copied in %.0f ms, then held writers %.0f ms",
+                "done" if done else "readers still on it",
+                size,
+                (copied - started) * 1000,
+                (time.monotonic() - copied) * 1000,
+            )
+            return done
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._every):
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                log.exception("WAL checkpoint failed; retrying in %s s", self._every)
+        due = time.monotonic() + self._every
+        while not self._stopping.wait(WAL_POLL_SECONDS):
+            over = self._db.wal_size() > self._reset_at
+            if not over and time.monotonic() < due:
+                continue
+            if over:
+                done = self.reset()
+            else:
+                with self._lock:
+                    done = self._checkpoint("PASSIVE")
+            if not done:  # readers hold the log, or the disk is full: not again at once
+                self._stopping.wait(self._every)
+            due = time.monotonic() + self._every
+
+    def _checkpoint(self, mode: str) -> bool:
+        """One checkpoint (hold ``_lock``); ``False`` if it could not complete."""
+        try:
+            row = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
+            return False
+        return row is not None and row[0] == 0

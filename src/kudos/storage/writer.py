@@ -2,21 +2,28 @@
 
 Each request is a ``Work`` item. The writer takes every item queued (up to ``max_batch``),
 opens one transaction, authenticates and locks for all of them, applies them, lets the hooks
-flush what the batch aggregated, and commits. When a request fails, the batch is redone with a
-savepoint per request, so the failure rolls back alone and never sinks its neighbours. Only
-after COMMIT are the callers' futures resolved: a success means it is on disk. A full queue
-refuses new work at once (``Unavailable``, 503 with Retry-After) instead of growing memory.
-Transient conflicts between processes (deadlocks, serialization failures) retry the batch.
+flush what the batch aggregated, and commits. A request's failure stays its own, whatever
+raised it: when the batch fails, it is redone with a savepoint per request, so a failure
+inside a request's ``apply`` rolls back alone; when even that fails (outside any one
+request's savepoint: ``prepare``, ``lock_keys``, the hooks, the batch's bulk writes), each
+request runs in a transaction of its own, so the one that fails gets its error and its
+neighbours commit. Only after COMMIT are the callers' futures resolved: a success means it is
+on disk. A full queue refuses new work at once (``Unavailable``, 503 with Retry-After) instead
+of growing memory. Transient conflicts between processes (deadlocks, serialization failures)
+retry the batch. A store with no space left is nobody's request's fault: the batch answers
+``StorageFull`` (507 with Retry-After), nothing of it written. Before a batch, the writer lets
+the store shrink its write-ahead log if that passed its limit (``Database.log_over_limit``).
 
 The batch procedure (``_batch``) is written once, as a generator that yields the steps which
-wait on the database (BEGIN, COMMIT, ROLLBACK); two drivers run it:
+wait on the database (BEGIN, COMMIT, ROLLBACK, the log's upkeep); two drivers run it:
 
 - ``ThreadWriter`` (PostgreSQL) runs everything in its own thread: every statement there is a
   network round trip, which must not block the event loop.
 - ``LoopWriter`` (SQLite) runs the statements on the event loop, where they are short CPU work
   on local pages, and only what waits on the disk in a thread: the fsync that makes commits
-  durable (batches are answered after it, while the loop goes on with the next batch), and
-  BEGIN when another process holds the write lock. Running SQLite's statements in a second
+  durable (batches are answered after it, while the loop goes on with the next batch), BEGIN
+  when another process (or a checkpoint) holds the write lock, and the WAL's reset when it
+  reached its limit. Running SQLite's statements in a second
   thread instead costs two GIL hand-offs per statement; measured, that cut throughput by a
   third.
 """
@@ -40,11 +47,24 @@ log = logging.getLogger("kudos.writer")
 MAX_ATTEMPTS = 4
 LINGER_TURNS = 16
 LINGER_STILL_TURNS = 3
+# A full store waits for an operator to free space: clients are told to come back after this.
+STORAGE_FULL_RETRY_SECONDS = 60
+# What a client is told when the fsync after its (visible) COMMIT found no space left.
+UNSYNCED_FULL_MESSAGE = (
+    "Insufficient storage: the database ran out of space while making this request durable;"
+    " it may or may not be recorded. Retry later with the same Idempotency-Key."
+)
 
 Step = Callable[[], None]
-# The batch procedure yields ("begin" | "commit" | "rollback", step) and returns True once
-# its transaction committed.
+# The batch procedure yields ("upkeep" | "begin" | "commit" | "rollback", step) and returns
+# True once a transaction of it committed.
+Steps = Generator[tuple[str, Step], None, None]
 BatchSteps = Generator[tuple[str, Step], None, bool]
+
+
+class _CannotBegin(Exception):
+    """No transaction could be opened (connection or BEGIN failed): the store's failure, which
+    no request of the batch caused."""
 
 
 class Work(Protocol):
@@ -171,28 +191,113 @@ class Writer:
     # --- the batch procedure ------------------------------------------------------------
 
     def _batch(self, batch: list[_Item]) -> BatchSteps:
-        """Run one batch to its end, yielding the steps that wait on the database."""
+        """Run one batch to its end, yielding the steps that wait on the database.
+
+        All requests in one transaction; if that fails, again with a savepoint per request; if
+        that fails too, each request alone (``_each_alone``). A retryable conflict retries the
+        same way, a full store refuses the batch."""
+        yield from self._upkeep()
         isolated = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                tx = self._connection()
-                if not tx.try_begin():
-                    yield "begin", tx.begin
-                self._apply_all(tx, batch, isolated=isolated)
-                yield "commit", tx.commit
+                yield from self._transaction(batch, isolated=isolated)
                 return True
             except self.db.retryable_errors as exc:
                 yield "rollback", self._reset_after_failure
                 log.warning("batch of %d conflicted (%s), attempt %d", len(batch), exc, attempt)
-            except Exception:
+            except Exception as exc:
                 yield "rollback", self._reset_after_failure
+                if self.db.is_storage_full(exc):
+                    self._fail(batch, self._storage_full(exc))
+                    return False
+                if isolated and not isinstance(exc, _CannotBegin):
+                    log.warning("batch of %d failed outside its requests (%r)", len(batch), exc)
+                    committed: bool = yield from self._each_alone(batch)
+                    return committed
                 if isolated:
-                    log.exception("batch of %d failed; answering 503", len(batch))
+                    log.error("no transaction for a batch of %d (%s)", len(batch), exc)
                     break
-                # Somebody's request failed: redo the batch with a savepoint per request.
+                # Somebody's request failed (or the connection dropped: the retry reconnects):
+                # redo the batch with a savepoint per request.
                 isolated = True
         self._fail(batch, errors.Unavailable(retry_after=1))
         return False
+
+    def _upkeep(self) -> Steps:
+        """Let the store shrink its write-ahead log first, if that passed its limit."""
+        if not self.db.log_over_limit():
+            return
+        try:
+            yield "upkeep", self.db.reset_log
+        except Exception:  # the batch can still run; the next one tries again
+            log.exception("the write-ahead log's upkeep failed")
+
+    def _transaction(self, items: list[_Item], *, isolated: bool) -> Steps:
+        """Open a transaction, run ``items`` in it and commit; raise whatever failed."""
+        tx = yield from self._open()
+        self._apply_all(tx, items, isolated=isolated)
+        yield "commit", tx.commit
+
+    def _open(self) -> Generator[tuple[str, Step], None, Tx]:
+        try:
+            tx = self._connection()
+            if not tx.try_begin():
+                yield "begin", tx.begin
+        except Exception as exc:
+            raise _CannotBegin(str(exc)) from exc
+        return tx
+
+    def _each_alone(self, batch: list[_Item]) -> BatchSteps:
+        """Each request in a transaction of its own (prepare, lock, prefetch, apply, flush,
+        commit): the fallback for a batch that failed outside any one request's savepoint,
+        so the failure stays with the request that causes it. It runs only once the batch
+        failed twice: the common path pays nothing for it."""
+        committed = False
+        for index, item in enumerate(batch):
+            shared = yield from self._alone(item)
+            if shared is not None:  # the store's failure, not this request's: the rest share it
+                self._fail(batch[index:], shared)
+                break
+            committed = committed or not isinstance(item.outcome, errors.KudosError)
+        return committed
+
+    def _alone(self, item: _Item) -> Generator[tuple[str, Step], None, errors.KudosError | None]:
+        """Run one request in its own transaction and set its outcome. Returns the error the
+        rest of the batch must share when the failure is the store's (no space left, no
+        transaction to be had), ``None`` otherwise."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                yield from self._transaction([item], isolated=False)
+                return None
+            except self.db.retryable_errors as exc:
+                yield "rollback", self._reset_after_failure
+                log.warning("request conflicted (%s), attempt %d", exc, attempt)
+            except Exception as exc:
+                yield "rollback", self._reset_after_failure
+                if self.db.is_storage_full(exc):
+                    return self._storage_full(exc)
+                if isinstance(exc, _CannotBegin):
+                    log.error("no transaction for a request (%s); answering 503", exc)
+                    return errors.Unavailable(retry_after=1)
+                item.outcome = self._own_failure(exc)
+                return None
+        item.outcome = errors.Unavailable(retry_after=1)
+        return None
+
+    def _own_failure(self, exc: Exception) -> errors.KudosError:
+        """What a request that failed in its own transaction is answered."""
+        if isinstance(exc, errors.KudosError):
+            return exc
+        if isinstance(exc, self.db.connection_errors):
+            log.warning("connection lost during a request (%s); answering 503", exc)
+            return errors.Unavailable(retry_after=1)
+        log.error("request failed in its own transaction; rolled back alone", exc_info=exc)
+        return errors.InternalError()
+
+    @staticmethod
+    def _storage_full(exc: BaseException) -> errors.StorageFull:
+        log.error("the database has no space left (%s); answering 507", exc)
+        return errors.StorageFull(retry_after=STORAGE_FULL_RETRY_SECONDS)
 
     def _apply_all(self, tx: Tx, batch: list[_Item], *, isolated: bool) -> None:
         self.hooks.begin()
@@ -231,7 +336,9 @@ class Writer:
             return
         except self.db.retryable_errors:
             raise
-        except Exception:
+        except Exception as exc:
+            if self.db.is_storage_full(exc):
+                raise  # the store's failure (SQLite may have rolled the whole batch back)
             log.exception("request failed inside its batch; rolled back alone")
             self._roll_back_item(tx)
             item.outcome = errors.InternalError()
@@ -376,12 +483,19 @@ class LoopWriter(Writer):
     def _synced(self, batches: list[list[_Item]], done: asyncio.Future[None]) -> None:
         self._syncing = None
         failure = done.exception()
+        error = None if failure is None else self._unsynced_error(failure)
         for batch in batches:
-            if failure is not None:
-                log.critical("fsync failed; committed batch not acknowledged", exc_info=failure)
-                self._fail(batch, errors.Unavailable(retry_after=1))
+            if error is not None:
+                self._fail(batch, error)
             _resolve(batch)
         self._start_sync()
+
+    def _unsynced_error(self, failure: BaseException) -> errors.KudosError:
+        """The answer to batches whose COMMIT (visible to readers) no fsync made durable."""
+        log.critical("fsync failed; committed batches not acknowledged", exc_info=failure)
+        if self.db.is_storage_full(failure):
+            return errors.StorageFull(UNSYNCED_FULL_MESSAGE, retry_after=STORAGE_FULL_RETRY_SECONDS)
+        return errors.Unavailable(retry_after=1)
 
 
 class ThreadWriter(Writer):
