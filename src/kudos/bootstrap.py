@@ -18,10 +18,12 @@ from kudos.domain.model import utc_now
 from kudos.domain.ratelimit import RateLimiter
 from kudos.services import accounts, maintenance, rewards
 from kudos.services.ingest import IngestContext, IngestHooks
+from kudos.services.keys import KnownKeys
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
 from kudos.storage.reader import Reader
 from kudos.storage.writer import NoHooks, Writer, build_writer
+from kudos.webhooks import transport
 from kudos.webhooks.policy import parse_duration
 from kudos.webhooks.worker import Worker
 
@@ -36,6 +38,7 @@ def build_database(settings: Settings) -> Database:
         settings.database_url,
         sqlite_synchronous=settings.sqlite_synchronous,
         sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds,
+        sqlite_wal_max_bytes=settings.sqlite_wal_max_bytes,
     )
 
 
@@ -52,6 +55,7 @@ class Runtime:
     context: IngestContext
     writer: Writer
     reader: Reader
+    keys: KnownKeys
     created_default: KeyPair | None = field(default=None, repr=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
     _webhooks: tuple[Worker, asyncio.Task[None]] | None = field(default=None, repr=False)
@@ -66,7 +70,10 @@ class Runtime:
             max_batch=settings.writer_max_batch,
             max_queue=settings.writer_max_queue,
         )
-        return cls(settings, db, context, writer, Reader(db, threads=settings.read_threads))
+        reader = Reader(
+            db, threads=settings.read_threads, per_account=settings.read_threads_per_account
+        )
+        return cls(settings, db, context, writer, reader, KnownKeys(reader, context.keyring))
 
     def start(self, *, migrate: bool, ensure_default_account: bool) -> None:
         """Migrate (if asked), create the default account on an empty store, start the writer.
@@ -140,20 +147,22 @@ def build_worker(
     client: httpx.AsyncClient | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Worker:
-    """The webhook worker, on ``writer``, with the settings' delivery policy."""
+    """The webhook worker, on ``writer``, with the settings' delivery policy; its default
+    client connects only to targets the policy allows (``webhooks.transport``)."""
     rules = settings.webhook_policy()
+    if client is None:
+        client = transport.build_client(
+            allow_private=rules.allow_private, max_connections=rules.concurrency
+        )
     return Worker(
-        writer=writer,
-        keyring=keyring,
-        client=client or httpx.AsyncClient(limits=httpx.Limits(max_connections=rules.concurrency)),
-        rules=rules,
-        clock=clock or time.time,
+        writer=writer, keyring=keyring, client=client, rules=rules, clock=clock or time.time
     )
 
 
 async def run_worker(settings: Settings) -> None:
-    """``kudos worker``: deliver webhooks until SIGTERM or SIGINT, then finish the attempts
-    in flight (a message whose attempt is cut short is retried once its lease ends)."""
+    """``kudos worker``: deliver webhooks until SIGTERM or SIGINT; then give back the claimed
+    messages not yet attempted and record the attempts in flight (each ends within
+    ``KUDOS_WEBHOOK_TIMEOUT_SECONDS``). A worker killed instead leaves its claims to lapse."""
     db = build_database(settings)
     writer = build_writer(
         db, NoHooks(), max_batch=settings.writer_max_batch, max_queue=settings.writer_max_queue

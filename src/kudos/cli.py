@@ -82,7 +82,10 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools with kudos' header and read-time limits; by import path, so that
+        # --workers processes load it too.
+        "http": "kudos.api.server:KudosHttpProtocol",
+        "limit_concurrency": settings.max_connections,
         "access_log": access_log,
         "log_level": settings.log_level,
         "lifespan": "on",
@@ -134,7 +137,7 @@ def accounts_list(database_url: str | None, as_json: bool) -> None:
     """List accounts with their settings (never their keys)."""
     rows = in_transaction(settings_from(database_url), accounts.list_accounts)
     if as_json:
-        click.echo(json.dumps([row.__dict__ for row in rows]))
+        click.echo(json.dumps([_account_json(row) for row in rows]))
         return
     click.echo(
         f"{'NAME':<24} {'API KEY':<10} {'MERGING':<8} {'HIGH SEC':<9} {'RATE LIMIT':<10} CREATED"
@@ -145,6 +148,18 @@ def accounts_list(database_url: str | None, as_json: bool) -> None:
             f"{row.name:<24} {row.api_key_hint:<10} {row.channel_merging:<8} {security:<9}"
             f" {row.rate_limit:<10} {row.created_at}"
         )
+
+
+def _account_json(row: accounts.AccountSummary) -> dict[str, Any]:
+    """An account as ``list --json`` prints it: camelCase, like ``create --json``."""
+    return {
+        "name": row.name,
+        "apiKeyHint": row.api_key_hint,
+        "channelMerging": row.channel_merging,
+        "highSecurity": row.high_security,
+        "rateLimit": row.rate_limit,
+        "createdAt": row.created_at,
+    }
 
 
 @accounts_group.command("rotate-keys")
@@ -162,10 +177,25 @@ def accounts_rotate(name: str, database_url: str | None, as_json: bool) -> None:
 @accounts_group.command("set")
 @click.argument("name")
 @db_option
-@click.option("--channel-merging", type=click.Choice(["off", "email", "mobile"]), default=None)
-@click.option("--high-security", type=click.Choice(["on", "off"]), default=None)
 @click.option(
-    "--rate-limit", default=None, help="off, gameball (100/s and 1,200/30 s) or N per second."
+    "--channel-merging",
+    type=click.Choice(["off", "email", "mobile"]),
+    default=None,
+    help="Link the customerIds that send the same email (or mobile) into one profile, and"
+    " merge profiles that turn out to share it; off keeps one profile per customerId."
+    " See docs/channel-merging.md.",
+)
+@click.option(
+    "--high-security",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="on: every request of the account must carry the secretkey header too (as on"
+    " Gameball's v4.1 routes), not only the apikey.",
+)
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="Events requests allowed: off, gameball (100/s and 1,200/30 s) or N per second.",
 )
 def accounts_set(
     name: str,

@@ -90,8 +90,10 @@ class Settings(BaseSettings):
             timeout=self.webhook_timeout_seconds,
             concurrency=self.webhook_concurrency,
             per_endpoint=self.webhook_concurrency_per_endpoint,
+            per_account=self.webhook_concurrency_per_account,
             disable_after=policy.parse_duration(self.webhook_disable_after),
             poll=self.webhook_poll_seconds,
+            allow_private=self.webhook_allow_private,
         )
 
     def resolved_server_key(self) -> str:

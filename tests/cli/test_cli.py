@@ -42,7 +42,7 @@ def authenticate(database_url: str, api_key: str, secret_key: str | None = None)
 
 def test_migrate_is_idempotent(run) -> None:  # type: ignore[no-untyped-def]
     first = run("migrate")
-    assert first.exit_code == 0 and "applied migrations [1, 2, 3, 4]" in first.output
+    assert first.exit_code == 0 and "applied migrations [1, 2, 3, 4, 5]" in first.output
     again = run("migrate")
     assert again.exit_code == 0 and "up to date" in again.output
 
@@ -70,7 +70,16 @@ def test_list_shows_settings_but_never_keys(run) -> None:  # type: ignore[no-unt
     assert "shop" in listed.output and "gameball" in listed.output
     assert created["apiKey"] not in listed.output and created["secretKey"] not in listed.output
     rows = json.loads(run("accounts", "list", "--json").output)
-    assert rows[0]["name"] == "shop" and rows[0]["channel_merging"] == "off"
+    assert rows[0]["name"] == "shop" and rows[0]["channelMerging"] == "off"
+    # camelCase like `accounts create --json`, and never a key
+    assert set(rows[0]) == {
+        "name",
+        "apiKeyHint",
+        "channelMerging",
+        "highSecurity",
+        "rateLimit",
+        "createdAt",
+    }
 
 
 def test_rotate_keys_retires_the_old_ones_at_once(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +111,7 @@ def test_set_changes_merging_security_and_rate_limit(run) -> None:  # type: igno
     assert result.exit_code == 0, result.output
     assert "channel merging email, high security on, rate limit 250" in result.output
     rows = json.loads(run("accounts", "list", "--json").output)
-    assert (rows[0]["channel_merging"], rows[0]["high_security"], rows[0]["rate_limit"]) == (
+    assert (rows[0]["channelMerging"], rows[0]["highSecurity"], rows[0]["rateLimit"]) == (
         "email",
         True,
         "250",
@@ -121,6 +130,13 @@ def test_set_refuses_bad_values(run, args: list[str], message: str) -> None:  # 
     run("accounts", "create", "shop")
     result = run("accounts", "set", "shop", *args)
     assert result.exit_code != 0 and message in result.output
+
+
+def test_set_help_explains_every_option(run) -> None:  # type: ignore[no-untyped-def]
+    shown = " ".join(run("accounts", "set", "--help").output.split())  # help text wraps
+    assert "customerIds that send the same email" in shown
+    assert "must carry the secretkey header" in shown
+    assert "gameball (100/s" in shown
 
 
 def test_unknown_account_is_an_error(run) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kudos import errors
-from kudos.domain.payload import MAX_DEPTH, decode_event_batch, parse_event_batch
+from kudos.domain.payload import (
+    MAX_BODY_VALUES,
+    MAX_DEPTH,
+    MAX_JSON_DEPTH,
+    MAX_METADATA_KEYS,
+    MAX_REQUEST_VALUES,
+    decode_event_batch,
+    decode_json,
+    parse_event_batch,
+)
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -147,3 +156,96 @@ def test_bodies_that_are_not_json_are_3016() -> None:
     for raw in (b"{", b"\xff\xfe", b'{"customerId": "c"} trailing'):
         with pytest.raises(errors.InvalidPayload):
             decode_event_batch(raw)
+
+
+@pytest.mark.parametrize("levels", [1_000, 100_000])
+@pytest.mark.parametrize("fields", [{}, {"attributes_field": "playerAttributes"}])
+def test_nesting_past_the_parser_is_3003_naming_the_limit(levels: int, fields: Any) -> None:
+    deep = b"[" * levels + b"]" * levels
+    raw = b'{"customerId": "c", "events": {"a": {"k": ' + deep + b"}}}"
+    for decode in (lambda: decode_json(raw), lambda: decode_event_batch(raw, **fields)):
+        with pytest.raises(errors.InvalidValue, match=f"deeper than {MAX_JSON_DEPTH} levels"):
+            decode()
+
+
+def test_any_body_nests_at_most_the_named_depth() -> None:
+    decode_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH)
+    with pytest.raises(errors.InvalidValue):
+        decode_json(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b'{"n": 1e400}', errors.InvalidValue),
+        (b'{"n": -1e400}', errors.InvalidValue),
+        (b'{"n": NaN}', errors.InvalidPayload),
+        (b'{"n": Infinity}', errors.InvalidPayload),
+        (b'{"s": "\\u0000"}', errors.InvalidValue),
+        (b'{"\\u0000": 1}', errors.InvalidValue),
+        (b'{"s": "\\ud800"}', errors.InvalidPayload),
+        (b"[" + b"0," * MAX_BODY_VALUES + b"0]", errors.InvalidValue),
+    ],
+)
+def test_every_body_is_strict_json_the_stores_can_hold(
+    raw: bytes, error: type[errors.KudosError]
+) -> None:
+    with pytest.raises(error):
+        decode_json(raw)
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    assert decode_json(b'{"s": "\\\\u0000"}') == {"s": "\\u0000"}
+
+
+@pytest.mark.parametrize("customer_id", ["/", "a/b", ".", ".."])
+def test_a_customer_id_no_url_path_can_carry_is_refused(customer_id: str) -> None:
+    raw = json.dumps(body(customerId=customer_id)).encode()
+    with pytest.raises(errors.InvalidValue, match="no URL path"):
+        decode_event_batch(raw)
+    with pytest.raises(errors.InvalidValue, match="no URL path"):
+        parse_event_batch(body(customerId=customer_id))
+
+
+@pytest.mark.parametrize("customer_id", ["...", ". ", "a.b", "a\\b", "100%", "?#"])
+def test_other_customer_ids_are_fine(customer_id: str) -> None:
+    assert decode_event_batch(json.dumps(body(customerId=customer_id)).encode()).customer_id == (
+        customer_id
+    )
+
+
+_MANY = {f"k{n}": 0 for n in range(MAX_METADATA_KEYS + 1)}
+_MOST = {"list": list(range(MAX_REQUEST_VALUES - 1))}  # one key and its items: the limit
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (body(events={"a": dict(list(_MANY.items())[:-1])}), True),
+        (body(events={"a": _MANY}), False),
+        (body(events={"a": _MOST}), True),
+        (body(events={"a": _MOST, "b": {"one": 1}}), False),
+        (body(events={"a": {"x": [_MOST]}}), False),
+    ],
+    ids=["255-keys", "256-keys", "10000-values", "10001-values", "10002-nested"],
+)
+def test_metadata_keys_per_event_and_values_per_request_are_limited(
+    value: dict[str, Any], ok: bool
+) -> None:
+    raw = json.dumps(value).encode()
+    outcome = _outcome(lambda: parse_event_batch(value))
+    assert _outcome(lambda: decode_event_batch(raw)) == outcome  # the fast path agrees
+    assert (outcome is errors.InvalidValue) is not ok
+
+
+@pytest.mark.parametrize(
+    ("custom", "ok"), [({"a": 1}, True), (None, True), ("s", False), ([1], False)]
+)
+def test_player_attributes_custom_must_be_an_object(custom: Any, ok: bool) -> None:
+    value = {"playerUniqueId": "p", "events": {"a": {}}, "playerAttributes": {"custom": custom}}
+    outcome = _outcome(
+        lambda: parse_event_batch(
+            value, id_field="playerUniqueId", attributes_field="playerAttributes"
+        )
+    )
+    assert (outcome is errors.InvalidValue) is not ok

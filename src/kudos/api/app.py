@@ -1,8 +1,11 @@
 """``create_app(settings)``: the ASGI application.
 
 Requests to the Send Events paths go straight to ``api.ingest`` (the hot path); everything
-else goes to a FastAPI app. The outer layer also enforces, for every request with a body,
-the JSON content type and the 1 MiB limit, so no route can be reached around them.
+else goes to a FastAPI app, whose routes are ``api.routing.KudosRoute``s. The outer layer
+sheds requests past the in-flight limit before reading anything (``api.admission``), and
+enforces, for every request with a body, the JSON content type, the 1 MiB limit and the
+process's budget of body bytes, so no route can be reached around them. ``kudos serve`` runs
+it under ``api.server``'s HTTP protocol (header limits, read timeouts).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from kudos import errors
+from kudos.api import admission, ingest
 from kudos.api import errors as api_errors
-from kudos.api import ingest
 from kudos.api.docs import mount_docs
 from kudos.api.openapi import install_openapi
 from kudos.api.routes import catalog, customers, loyalty, preview, program, webhooks
@@ -31,38 +34,71 @@ log = logging.getLogger("kudos.api")
 
 INTEGRATION_PREFIXES = ("/api/v4.0/integrations", "/api/v4/integrations", "/api/v4.1/integrations")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Never shed: liveness must not fail because the process is busy (it is alive, and cheap).
+UNSHED_PATHS = frozenset({"/healthz"})
 GC_YOUNG_THRESHOLD = 20_000
 
 
 class KudosApp:
-    """The outer ASGI callable: lifespan, the ingest fast path, then FastAPI."""
+    """The outer ASGI callable: lifespan, the in-flight limit, the ingest fast path, then
+    FastAPI (its request bodies read through a ``BodyGuard``)."""
 
     def __init__(self, runtime: Runtime, api: FastAPI) -> None:
         self.runtime = runtime
         self.api = api
-        self.ingest = ingest.IngestHandler(runtime.writer, runtime.context)
+        self.admission = admission.Admission.from_settings(runtime.settings)
+        self.ingest = ingest.IngestHandler(
+            runtime.writer, runtime.context, runtime.keys, self.admission
+        )
 
     async def __call__(
         self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send
     ) -> None:
-        if scope["type"] == "http":
-            route = ingest.match(scope["path"])
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        # One coroutine for the hot path: the in-flight limit is checked inline.
+        counts = self.admission
+        route = ingest.match(scope["path"])
+        if counts.in_flight >= counts.max_in_flight and scope["path"] not in UNSHED_PATHS:
+            counts.refused[admission.IN_FLIGHT] += 1
+            await _answer(send, admission.saturated(), legacy=route is not None and route.legacy)
+            return
+        counts.in_flight += 1
+        try:
             if route is not None:
                 await self.ingest(scope, receive, send, route)
-                return
-            if scope["method"] in _BODY_METHODS:
-                refused = _refuse_body(scope)
-                if refused is not None:
-                    status, headers, body = api_errors.render(refused)
-                    await ingest.respond(send, status, body, headers)
-                    return
-                receive = _limited(receive)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        await self.api(scope, receive, send)
+            elif scope["method"] in _BODY_METHODS:
+                await self._with_body(scope, receive, send)
+            else:
+                await self.api(scope, receive, send)
+        finally:
+            counts.in_flight -= 1
 
-    async def _lifespan(self, receive: ingest.Receive, send: ingest.Send) -> None:
+    async def _other(self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _with_body(
+        self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send
+    ) -> None:
+        headers = dict(scope["headers"])
+        announced = admission.announced_length(headers.get(b"content-length"))
+        refused = _refuse_body(headers, announced)
+        if refused is not None:
+            await _answer(send, refused)
+            return
+        body = admission.BodyGuard(receive, self.admission, announced=announced or 0)
+        try:
+            await self.api(scope, body, send)
+        finally:
+            body.release()
+
+    async def _lifespan(
+        self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send
+    ) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -72,6 +108,8 @@ class KudosApp:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if "state" in scope:  # for the HTTP protocol (api.server) of every connection
+                    scope["state"][admission.STATE_KEY] = self.admission
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()
@@ -92,30 +130,18 @@ class KudosApp:
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
-def _refuse_body(scope: ingest.Scope) -> errors.KudosError | None:
-    headers = dict(scope["headers"])
-    length = headers.get(b"content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+async def _answer(send: ingest.Send, error: errors.KudosError, *, legacy: bool = False) -> None:
+    status, headers, body = api_errors.render(error, legacy=legacy)
+    await ingest.respond(send, status, body, headers)
+
+
+def _refuse_body(headers: dict[bytes, bytes], announced: int | None) -> errors.KudosError | None:
+    if announced is not None and announced > MAX_BODY_BYTES:
         return errors.PayloadTooLarge()
-    empty = length == b"0" or (length is None and b"transfer-encoding" not in headers)
+    empty = announced == 0 or (announced is None and b"transfer-encoding" not in headers)
     if not empty and not ingest.is_json(headers.get(b"content-type")):
         return errors.UnsupportedMediaType()  # a request without a body needs no type
     return None
-
-
-def _limited(receive: ingest.Receive) -> ingest.Receive:
-    """A ``receive`` that refuses bodies over the limit even without a Content-Length."""
-    seen = 0
-
-    async def wrapped() -> ingest.Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > MAX_BODY_BYTES:
-            raise errors.PayloadTooLarge()
-        return message
-
-    return wrapped
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosApp:
@@ -150,7 +176,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosAp
 def _install_error_handlers(api: FastAPI) -> None:
     def respond(error: errors.KudosError) -> JSONResponse:
         return JSONResponse(
-            api_errors.envelope(error), status_code=error.status, headers=error.headers()
+            api_errors.envelope(error), status_code=error.status, headers=api_errors.headers(error)
         )
 
     async def on_kudos_error(_: Request, exc: Exception) -> JSONResponse:
@@ -163,15 +189,7 @@ def _install_error_handlers(api: FastAPI) -> None:
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        error: errors.KudosError
-        if exc.status_code == 405:
-            allow = (exc.headers or {}).get("Allow", "")
-            error = errors.MethodNotAllowed(f"Method not allowed: use {allow}.", allow=allow)
-        elif exc.status_code == 404:
-            error = errors.NotFound("Not found: no such route.")
-        else:
-            error = errors.KudosError(str(exc.detail))
-        return respond(error)
+        return respond(_from_http_error(exc))
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -181,6 +199,21 @@ def _install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(StarletteHTTPException, on_http_error)
     api.add_exception_handler(Exception, on_unexpected)
+
+
+def _from_http_error(exc: StarletteHTTPException) -> errors.KudosError:
+    """The coded error for one of Starlette's or FastAPI's own HTTP errors."""
+    if isinstance(exc.__cause__, errors.KudosError):  # raised while FastAPI read a body
+        return exc.__cause__
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return errors.MethodNotAllowed(f"Method not allowed: use {allow}.", allow=allow)
+    if exc.status_code == 404:
+        return errors.NotFound("Not found: no such route.")
+    # Every route with a body is a KudosRoute, whose errors never come this way: anything
+    # else is a bug, not the client's (4500 is never answered).
+    log.error("unexpected HTTP error %s: %s", exc.status_code, exc.detail, exc_info=exc)
+    return errors.InternalError()
 
 
 def app_from_environment() -> KudosApp:

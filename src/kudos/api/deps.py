@@ -56,11 +56,13 @@ def credentials_for(request: Request, credentials: Credentials) -> Credentials:
 
 
 async def read(runtime: Runtime, credentials: Credentials, fn: Callable[..., T], *args: Any) -> T:
-    """Authenticate and run ``fn(tx, account, *args)`` in one trip to a read thread."""
+    """Authenticate and run ``fn(tx, account, *args)`` in one trip to a read thread, in the
+    turn of the key's account (an unknown key is refused before it takes a turn)."""
     keyring = runtime.context.keyring
+    account_id = await runtime.keys.account_id(credentials.api_key)
 
     def call(tx: Tx) -> T:
         account: Account = accounts.authenticate(tx, keyring, credentials)
         return fn(tx, account, *args)
 
-    return await runtime.reader.run(call)
+    return await runtime.reader.run(call, account=account_id)

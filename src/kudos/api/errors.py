@@ -38,10 +38,22 @@ def legacy_body(error: errors.KudosError) -> dict[str, object]:
     return {"code": LEGACY_CODES.get(error.code, error.code), "message": error.message}
 
 
+# Answered before the rest of the request was read: the connection cannot carry another one.
+_CLOSES_CONNECTION = (errors.PayloadTooLarge, errors.RequestTimeout, errors.HeadersTooLarge)
+
+
+def headers(error: errors.KudosError) -> dict[str, str]:
+    """The HTTP headers an error's answer carries."""
+    extra = error.headers()
+    if isinstance(error, _CLOSES_CONNECTION):
+        return {**extra, "Connection": "close"}
+    return extra
+
+
 def render(
     error: errors.KudosError, *, legacy: bool = False
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, extra headers and body bytes for an error."""
     body = _encode(legacy_body(error) if legacy else envelope(error))
-    headers = [(name.lower().encode(), value.encode()) for name, value in error.headers().items()]
-    return error.status, headers, body
+    extra = [(name.lower().encode(), value.encode()) for name, value in headers(error).items()]
+    return error.status, extra, body

@@ -1,9 +1,10 @@
 """The event-ingest hot path, as a plain ASGI handler.
 
 STYLE.md allows one deliberate exception: framework machinery that costs a large share of a
-request may be bypassed on the ingest path. This module reads the body, checks size and
-content type, decodes with msgspec, validates (``domain.payload``), and hands the request to
-the group-commit writer; it answers 200 only after the writer's COMMIT. Everything else
+request may be bypassed on the ingest path. This module refuses what it can before reading
+the body (method, a missing or unknown API key, size, content type, the memory budget), reads
+it, decodes with msgspec, validates (``domain.payload``), and hands the request to the
+group-commit writer; it answers 200 only after the writer's COMMIT. Everything else
 (OpenAPI, the other routes) lives in FastAPI. The contract tests cover these routes.
 """
 
@@ -17,10 +18,12 @@ import msgspec
 
 from kudos import errors
 from kudos.api import errors as api_errors
+from kudos.api.admission import Admission, BodyGuard
 from kudos.config import MAX_BODY_BYTES
 from kudos.domain.model import Credentials
 from kudos.domain.payload import decode_event_batch
 from kudos.services.ingest import MAX_IDEMPOTENCY_KEY, IngestContext, IngestEvents, request_hash
+from kudos.services.keys import KnownKeys
 from kudos.storage.writer import Writer
 
 Scope = MutableMapping[str, Any]
@@ -83,64 +86,59 @@ def is_json(content_type: bytes | None) -> bool:
     )
 
 
-async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The whole request body; ``PayloadTooLarge`` as soon as it passes ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise errors.InvalidPayload("Invalid payload: the client disconnected.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise errors.PayloadTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 class IngestHandler:
     """Serves every Send Events path."""
 
-    def __init__(self, writer: Writer, context: IngestContext) -> None:
+    def __init__(
+        self, writer: Writer, context: IngestContext, keys: KnownKeys, admission: Admission
+    ) -> None:
         self.writer = writer
         self.context = context
+        self.keys = keys
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, route: EventRoute) -> None:
+        headers = _headers(scope)
+        length = headers.get(b"content-length")
+        announced = int(length) if length is not None and length.isdigit() else 0
+        body = BodyGuard(receive, self.admission, announced=announced)
         try:
-            await self._ingest(scope, receive, route)
+            await self._ingest(scope, headers, body, route)
         except errors.KudosError as error:
-            status, headers, body = api_errors.render(error, legacy=route.legacy)
-            await respond(send, status, body, headers)
+            status, extra, answer = api_errors.render(error, legacy=route.legacy)
+            await respond(send, status, answer, extra)
             return
+        finally:
+            body.release()
         await send(_SUCCESS_START)
         await send(_SUCCESS_END)
 
-    async def _ingest(self, scope: Scope, receive: Receive, route: EventRoute) -> None:
+    async def _ingest(
+        self, scope: Scope, headers: dict[bytes, bytes], body: BodyGuard, route: EventRoute
+    ) -> None:
+        """Everything that can be refused without the body first, then the body, then the
+        writer; each check raises the ``KudosError`` that answers the request."""
         if scope["method"] != "POST":
             raise errors.MethodNotAllowed(
                 "Method not allowed: send events with POST.", allow="POST"
             )
-        headers = _headers(scope)
-        api_key = headers.get(b"apikey")
-        if not api_key:
-            raise errors.AuthError()
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        api_key = _text(headers.get(b"apikey") or b"")
+        if self.keys.cached(api_key) is None:
+            await self.keys.account_id(api_key)  # AuthError, the body unread
+        if body.announced > MAX_BODY_BYTES:
             raise errors.PayloadTooLarge()
         if not is_json(headers.get(b"content-type")):
             raise errors.UnsupportedMediaType()
-        body = await read_body(receive)
+        raw = await body.read()
         batch = decode_event_batch(
-            body, id_field=route.id_field, attributes_field=route.attributes_field
+            raw, id_field=route.id_field, attributes_field=route.attributes_field
         )
         secret = headers.get(b"secretkey") or headers.get(b"transactionkey")
         work = IngestEvents(
             context=self.context,
             batch=batch,
             credentials=Credentials(
-                api_key=_text(api_key),
+                api_key=api_key,
                 secret_key=_text(secret) if secret else None,
                 secret_required=route.secret_required,
             ),
@@ -148,7 +146,7 @@ class IngestHandler:
         key = headers.get(b"idempotency-key")
         if key is not None:
             work.idempotency_key = _idempotency_key(key)
-            work.body_hash = request_hash(body)
+            work.body_hash = request_hash(raw)
         await self.writer.submit(work)
 
 

@@ -91,6 +91,12 @@ def list_accounts(tx: Tx) -> list[AccountSummary]:
     ]
 
 
+def lookup(tx: Tx, keyring: Keyring, api_key: str) -> Account | None:
+    """The account whose API key this is, if any (no secret checked: a cheap gate, never the
+    authority; ``authenticate`` is)."""
+    return account_rows.by_api_key_hash(tx, keyring.api_key_hash(api_key))
+
+
 def authenticate(tx: Tx, keyring: Keyring, credentials: Credentials) -> Account:
     """The account whose keys these are; raise ``AuthError`` / ``SecretKeyRequired``."""
     if not credentials.api_key:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kudos.domain import payload
 from kudos.domain.identity import (
     MergeMode,
     customer_lock_key,
@@ -93,6 +94,7 @@ def resolve(
         )
     if current is None:
         assert holder is not None  # one of the two exists past the first branch
+        payload.check_customer_id(customer_id, "customerId")
         profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
         tx.remember((account.id, customer_id), holder.id)
         current = holder
@@ -121,6 +123,7 @@ def _create(
     key: str | None,
     now: str,
 ) -> ProfileRow:
+    payload.check_customer_id(customer_id, "customerId")  # whichever route creates it
     mode = account.channel_merging
     row = ProfileRow(
         id=0,
@@ -221,10 +224,17 @@ def update_attributes(
 
 
 def merge_attributes(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``; the free-form ``custom`` object merges key by key."""
+    """``update`` over ``base``; the free-form ``custom`` object merges key by key, and a
+    ``custom`` of ``null`` (or none at all) leaves the stored one as it is."""
     merged = {**base, **update}
-    if isinstance(base.get("custom"), dict) and isinstance(update.get("custom"), dict):
-        merged["custom"] = {**base["custom"], **update["custom"]}
+    custom = update.get("custom")
+    if custom is None:
+        if "custom" in base:
+            merged["custom"] = base["custom"]
+        else:
+            merged.pop("custom", None)
+    elif isinstance(base.get("custom"), dict):
+        merged["custom"] = {**base["custom"], **custom}
     return merged
 
 

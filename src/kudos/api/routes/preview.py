@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kudos.api.deps import ApiKeyAuth, RuntimeDep, credentials_for, read
+from kudos.api.routing import KudosRoute
 from kudos.api.schemas import EventsCreate, RewardPreview
 from kudos.domain import payload
 from kudos.services import loyalty
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=KudosRoute)
 
 
 @router.post(

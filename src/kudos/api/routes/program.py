@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 
 from kudos.api.deps import RuntimeDep, SecretKeyAuth, read
+from kudos.api.routing import KudosRoute
 from kudos.api.schemas import PointsAdjusted, PointsAdjustment, ProgramVersion
 from kudos.domain.payload import MAX_ID_LENGTH
 from kudos.services import loyalty, program
 
-router = APIRouter(tags=["management"])
+router = APIRouter(tags=["management"], route_class=KudosRoute)
 
 
 @router.get("/program", response_model=ProgramVersion, summary="The program in force")

@@ -1,0 +1,191 @@
+"""What a client can make one process hold: the key before the body, the memory budget, the
+in-flight limit, and the counters that always come back down, on both stores.
+
+These call the ASGI app directly, with a ``receive`` that records whether the body was asked
+for: "refused without reading the body" is then an observable fact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from kudos.api import admission
+from kudos.api.app import KudosApp
+from kudos.bootstrap import Runtime
+from tests.conftest import configure_account, events_body
+
+EVENTS = "/api/v4.0/integrations/events"
+CUSTOMERS = "/api/v4.0/integrations/customers"
+BODY = json.dumps(events_body("limits")).encode()
+
+
+@dataclass
+class Exchange:
+    """One request played against the app: what it read, and what it answered."""
+
+    chunks: list[bytes]
+    disconnect_after: int | None = None
+    reads: int = 0
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    async def receive(self) -> dict[str, Any]:
+        self.reads += 1
+        if self.disconnect_after is not None and self.reads > self.disconnect_after:
+            return {"type": "http.disconnect"}
+        chunk = self.chunks[self.reads - 1] if self.reads <= len(self.chunks) else b""
+        return {"type": "http.request", "body": chunk, "more_body": self.reads < len(self.chunks)}
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode(): v.decode() for k, v in message.get("headers", [])}
+        else:
+            self.body += message.get("body", b"")
+
+    def code(self) -> int:
+        code: int = json.loads(self.body)["code"]
+        return code
+
+
+async def play(
+    app: KudosApp,
+    path: str,
+    headers: dict[str, str],
+    chunks: list[bytes],
+    *,
+    length: bool = True,
+    disconnect_after: int | None = None,
+) -> Exchange:
+    exchange = Exchange(chunks, disconnect_after)
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-type", b"application/json"))
+    if length:
+        raw.append((b"content-length", str(sum(map(len, chunks))).encode()))
+    else:
+        raw.append((b"transfer-encoding", b"chunked"))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": raw,
+        "scheme": "http",
+        "server": ("kudos", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    await app(scope, exchange.receive, exchange.send)
+    return exchange
+
+
+@pytest.fixture
+def counts(app: KudosApp) -> Iterator[admission.Admission]:
+    """The app's counters; every test ends with nothing held and nothing in flight."""
+    yield app.admission
+    assert (app.admission.bytes_held, app.admission.in_flight) == (0, 0)
+
+
+def upsert_body(customer_id: str) -> bytes:
+    return json.dumps({"customerId": customer_id}).encode()
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+@pytest.mark.parametrize("key", [None, "not-a-key"])
+async def test_a_missing_or_unknown_key_is_401_before_the_body_is_read(
+    app: KudosApp, counts: admission.Admission, keys: Any, path: str, key: str | None
+) -> None:
+    headers = {} if key is None else {"apikey": key}
+    refused = await play(app, path, headers, [b"{" + b" " * 1000 + b"}"])
+    assert (refused.status, refused.code(), refused.reads) == (401, 1000, 0)
+    known = await play(app, path, {"apikey": keys.api_key}, [upsert_body("k-1")])
+    assert known.reads == 1  # the same request with a known key does read it
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_a_body_over_the_memory_budget_is_503_unread(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str], path: str
+) -> None:
+    counts.bytes_held = counts.memory_bytes - 10  # what other requests hold right now
+    try:
+        refused = await play(app, path, auth, [upsert_body("budget")])
+    finally:
+        counts.bytes_held -= counts.memory_bytes - 10
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert refused.headers["retry-after"] == "1"
+    assert counts.refused[admission.MEMORY] == 1
+
+
+async def test_a_body_without_length_reserves_its_chunks_as_they_come(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str]
+) -> None:
+    counts.bytes_held = counts.memory_bytes - 100
+    try:
+        chunks = [b'{"customerId": "ch', b'unked"' + b" " * 200 + b"}"]
+        refused = await play(app, CUSTOMERS, auth, chunks, length=False)
+    finally:
+        counts.bytes_held -= counts.memory_bytes - 100
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 2)
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_a_chunked_body_past_one_mebibyte_is_413_on_every_route(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str], path: str
+) -> None:
+    chunks = [b'{"customerId": "big", "x": "'] + [b"x" * 65536] * 17 + [b'"}']
+    refused = await play(app, path, auth, chunks, length=False)
+    assert (refused.status, refused.code()) == (413, 3014)
+    assert refused.headers["connection"] == "close"
+    assert refused.reads < len(chunks)
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_past_the_in_flight_limit_requests_are_503_unread(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str], path: str
+) -> None:
+    counts.in_flight = counts.max_in_flight  # as many requests as allowed are being served
+    try:
+        refused = await play(app, path, auth, [BODY])
+    finally:
+        counts.in_flight = 0
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert refused.headers["retry-after"] == "1"
+    assert counts.refused[admission.IN_FLIGHT] == 1
+
+
+async def test_liveness_is_never_shed(
+    app: KudosApp, client: httpx.AsyncClient, counts: admission.Admission
+) -> None:
+    counts.in_flight = counts.max_in_flight
+    try:
+        assert (await client.get("/healthz")).status_code == 200
+    finally:
+        counts.in_flight = 0
+
+
+async def test_held_bytes_and_requests_in_flight_come_back_whatever_happens(
+    app: KudosApp, runtime: Runtime, counts: admission.Admission, auth: dict[str, str]
+) -> None:
+    outcomes = [
+        await play(app, EVENTS, auth, [BODY]),  # success
+        await play(app, CUSTOMERS, auth, [upsert_body("held")]),
+        await play(app, EVENTS, auth, [b"{nope"]),  # refused body
+        await play(app, CUSTOMERS, auth, [b"{nope"]),
+        await play(app, EVENTS, auth, [BODY[:10], BODY[10:]], disconnect_after=1),  # gone
+        await play(app, CUSTOMERS, auth, [BODY[:10], BODY[10:]], disconnect_after=1),
+        await play(app, EVENTS, {**auth, "secretkey": "wrong"}, [BODY]),  # the writer refuses
+    ]
+    configure_account(runtime, rate_limit="1")
+    outcomes += [await play(app, EVENTS, auth, [BODY]) for _ in range(3)]  # 429s
+    assert [o.status for o in outcomes][:4] == [200, 200, 400, 400]
+    assert 429 in [o.status for o in outcomes[7:]]
+    assert (counts.bytes_held, counts.in_flight) == (0, 0)
