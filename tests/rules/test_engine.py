@@ -96,7 +96,7 @@ def test_a_condition_on_a_missing_key_does_not_match_even_not_equals() -> None:
 
 
 def test_range_operators() -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], Any, bool]] = [
         ({"op": "gte", "value": 100}, 100, True),
         ({"op": "gt", "value": 100}, 100, False),
         ({"op": "lte", "value": 100}, 100, True),
@@ -192,7 +192,7 @@ def test_accumulative_total_can_complete_several_times_in_one_event() -> None:
     states: dict[str, State] = {}
     assert send(program, states, {"amount": 60}) == []
     assert send(program, states, {"amount": 260}) == [("c1", 3, 30)]
-    _, sums, _ = states["c1"][RULES]
+    sums = states["c1"][RULES][1]
     assert sums == {"0": 20.0}
     assert send(program, states, {"amount": "n/a"}) == []
 

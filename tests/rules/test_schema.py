@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kudos import errors
-from kudos.rules.schema import load_program
+from kudos.rules.schema import event_names, load_program, tier_names
 
 
 def make_program(**overrides: Any) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def test_misspelt_fields_are_refused_rather_than_ignored() -> None:
         ({"key": "a", "op": "gte", "value": "ten"}, "gte takes a number"),
         (
             {"key": "a", "op": "differentValues", "value": 0},
-            "differentValues takes a number above 0",
+            "differentValues takes a number above 0, at most 1,000",
         ),
         ({"key": "a", "op": "contains", "value": ""}, "contains takes a non-empty string"),
         ({"key": "a", "op": "exists", "value": 3}, "exists takes no value"),
@@ -129,3 +131,133 @@ def test_spend_tiering_names_its_event_and_key() -> None:
 
 def test_a_document_that_is_not_a_mapping_is_refused() -> None:
     assert problems_of(["campaigns"]) == ["(document): must be an object (a YAML or JSON mapping)"]
+
+
+def campaigns_of(count: int, *, rules: int = 1, conditions: int = 0) -> list[dict[str, Any]]:
+    where = [{"key": f"k{i}", "op": "exists"} for i in range(conditions)]
+    return [
+        {
+            "id": f"c{n}",
+            "name": f"C{n}",
+            "trigger": {"rules": [{"event": "e", "where": where} for _ in range(rules)]},
+            "reward": {"points": 1},
+        }
+        for n in range(count)
+    ]
+
+
+def test_the_size_of_the_whole_program_is_bounded() -> None:
+    assert problems_of({"campaigns": campaigns_of(40, rules=10, conditions=3)}) == [
+        "campaigns: at most 300 rules in all (400)",
+        "campaigns: at most 1000 conditions in all (1200)",
+    ]
+    assert problems_of({"campaigns": campaigns_of(101)}) == ["campaigns: at most 100 campaigns"]
+    load_program({"campaigns": campaigns_of(30, rules=10, conditions=3)})  # at the limits
+
+
+def test_what_aggregates_remember_is_bounded_across_the_program() -> None:
+    campaigns = campaigns_of(11)
+    for campaign in campaigns:
+        campaign["trigger"]["rules"][0]["where"] = [
+            {"key": "sku", "op": "repeatedValue", "value": 3}
+        ]
+    assert problems_of({"campaigns": campaigns}) == [
+        "campaigns: differentValues targets and 100 per repeatedValue condition remember at"
+        " most 1000 values in all (1100)"
+    ]
+    load_program({"campaigns": campaigns[:10]})
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (make_program(pointsExpiryDays=36_501), "pointsExpiryDays: Input should be less than"),
+        ({"tiers": [{"order": 10_001, "name": "B", "minProgress": 0}]}, "tiers[0].order:"),
+        ({"tiers": [{"order": 1, "name": "B", "minProgress": -1}]}, "tiers[0].minProgress:"),
+        ({"tiers": [{"order": 1, "name": "B", "minProgress": 0.5, "x": 1}]}, "tiers[0].x:"),
+        ({"pointsExpiryDays": float("inf")}, "pointsExpiryDays: must be a finite number"),
+        (
+            {"tiers": [{"order": 1, "name": "B", "minProgress": 2**53}]},
+            "tiers[0].minProgress: must",
+        ),
+        ({"tiering": {"method": "points", "event": "a\x00"}}, "tiering.event: text with a NUL"),
+        ({"tiering": {"\ud800": 1}}, "tiering: text with a NUL character or a lone surrogate"),
+    ],
+)
+def test_every_number_and_string_of_a_program_is_bounded(
+    document: dict[str, Any], problem: str
+) -> None:
+    found = problems_of(document)
+    assert any(p.startswith(problem) for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("points", 1_000_000_001),
+        ("score", 1_000_000_001),
+        ("pointsPer", {"key": "a", "every": 1, "points": 1_000_000_001}),
+        ("pointsPer", {"key": "a", "every": float("nan"), "points": 1}),
+    ],
+)
+def test_a_reward_is_at_most_the_award_cap(field: str, value: Any) -> None:
+    document = make_program()
+    document["campaigns"][0]["reward"] = {field: value}
+    assert problems_of(document)
+
+
+def test_condition_values_and_schedules_are_bounded() -> None:
+    document = make_program()
+    campaign = document["campaigns"][0]
+    campaign["trigger"]["rules"][0]["where"] = [
+        {"key": "a", "op": "differentValues", "value": 1001},
+        {"key": "a", "op": "repeatedValue", "value": 1_000_001},
+        {"key": "a", "op": "equals", "value": "x" * 1001},
+        {"key": "a", "op": "between", "value": [0, 10**20]},
+    ]
+    campaign["repeat"] = {"maxAchievements": 1_000_001, "perDay": 0}
+    campaign["schedule"] = {"start": "1969-12-31T23:00:00Z"}
+    found = problems_of(document)
+    assert found[0] == (
+        "campaigns[0].trigger.rules[0].where[3].value[1]: must be at most"
+        " 9,007,199,254,740,991 either way"
+    )  # what cannot be stored is named alone
+    del campaign["trigger"]["rules"][0]["where"][3]
+    found = problems_of(document)
+    for expected in (
+        "campaigns[0].repeat.maxAchievements:",
+        "campaigns[0].repeat.perDay:",
+        "campaigns[0].schedule.start: must be in the years 1970 to 9998 (UTC)",
+    ):
+        assert any(p.startswith(expected) for p in found), (expected, found)
+    campaign["repeat"], campaign["schedule"] = {}, {}
+    assert problems_of(document) == [
+        "campaigns: differentValues targets and 100 per repeatedValue condition remember at"
+        " most 1000 values in all (1101)",
+        "campaigns[0].trigger.rules[0].where[0].value: differentValues takes a number above 0,"
+        " at most 1,000",
+        "campaigns[0].trigger.rules[0].where[1].value: repeatedValue takes a number above 0,"
+        " at most 1,000,000",
+        "campaigns[0].trigger.rules[0].where[2].value: text of at most 1,000 characters",
+    ]
+
+
+def test_the_event_names_of_a_document_that_does_not_load_are_read_best_effort() -> None:
+    document = make_program(pointsExpiryDays=10**9, tiering={"method": "eventCount", "event": "x"})
+    assert event_names(document) == frozenset({"place_order", "x"})
+    assert event_names({"campaigns": [{"trigger": {"rules": [{"event": 5}]}}]}) is None
+    assert event_names({"campaigns": "nope"}) is None
+    assert event_names(["campaigns"]) is None
+    assert event_names({}) == frozenset()
+
+
+def test_the_tier_names_of_a_document_that_does_not_load_are_read_best_effort() -> None:
+    tiers = [{"order": 1, "name": "B"}, {"order": "2", "name": "S"}, "G", {"order": 3}]
+    assert tier_names({"tiers": tiers}) == {1: "B"}
+    assert tier_names({"tiers": "B"}) == {} and tier_names(None) == {}
+
+
+def test_the_example_and_bench_programs_load() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for path in ("examples/shop-program.yaml", "bench/campaigns-20.yaml"):
+        load_program(yaml.safe_load((root / path).read_text()))

@@ -21,28 +21,68 @@ Semantics (documented in docs/campaigns.md):
   count, so one large event may complete a repeatable campaign several times.
 - Caps (``maxAchievements``, ``perDay``), the schedule and the audience are checked before
   anything is counted: a campaign the customer cannot win now does not progress either.
+
+Numbers are the client's and may be anything JSON holds; nothing here raises on them, and
+what is stored stays bounded and finite:
+
+- ``number`` reads a value as a finite float, or as no number at all (an integer beyond the
+  float range reads like ``1e400``: out of range, so it meets no numeric condition).
+- Running sums are clamped to ``±MAX_TOTAL``; one achievement earns at most ``MAX_AWARD``
+  points and score, whatever ``pointsPer``'s quotient (infinite counts as the cap).
+- ``differentValues`` remembers at most its target's number of values (all it needs),
+  ``repeatedValue`` at most ``schema.MAX_REPEATED_VALUES`` per condition (the least seen,
+  then the oldest, make room), and a value longer than ``schema.MAX_VALUE_CHARS`` or not
+  printable is remembered as a short hash of its canonical text. Progress stored by earlier
+  versions beyond these bounds, or with a sum lost to an overflow (null), is repaired once,
+  as it is read (``state_of``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kudos.rules.schema import AGGREGATE_OPERATORS, Campaign, Condition, Program
+from kudos.rules.schema import (
+    AGGREGATE_OPERATORS,
+    MAX_AWARD,
+    MAX_TOTAL,
+    MAX_VALUE_CHARS,
+    Campaign,
+    Condition,
+    Program,
+    remembered_values,
+)
 
 MAX_TIMES_PER_EVENT = 1000
+_HASH_BYTES = 8  # 16 hex digits: collisions are out of reach for a customer's values
 
 # A customer's progress in one campaign, JSON-ready and stored as it is:
 # ``[achieved, day, dayCount, *rules]``; a rule's state is its count, or
-# ``[count, sums, values]`` when it has aggregate conditions (``sums``: condition index → running
-# total; ``values``: condition index → {value: times seen}). Lists rather than dicts keep the
-# stored row small and need no conversion between the store and the engine.
+# ``[count, sums, values, BOUNDED]`` when it has aggregate conditions (``sums``: condition index
+# → running total; ``values``: condition index → {value: times seen}; ``BOUNDED`` marks sums and
+# values kept within today's bounds: earlier versions wrote three items, and such a state is
+# repaired once, as it is read). Lists rather than dicts keep the stored row small and need
+# no conversion between the store and the engine.
 State = list[Any]
 ACHIEVED, DAY, DAY_COUNT, RULES = 0, 1, 2, 3
+BOUNDED = 1
 Predicate = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """An aggregate condition with what recording and consuming read of it."""
+
+    condition: Condition
+    slot: str  # its index in ``where``: the key of its sum or values in the rule's state
+    op: str
+    target: float
+    keep: int  # distinct values remembered (``schema.remembered_values``)
+    take: int  # what an achievement takes from the value that reached a repeatedValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +90,14 @@ class CompiledRule:
     event: str
     after: int
     simple: tuple[tuple[Condition, Predicate], ...]
-    aggregates: tuple[tuple[int, Condition], ...]  # (index in ``where``, condition)
+    aggregates: tuple[Aggregate, ...]
     # Every condition as (key, test on the present value): simple ones, then aggregates
     # (whose values must be recordable); what ``_conditions_hold`` runs on every event.
     checks: tuple[tuple[str, Predicate], ...] = ()
+    # Has an accumulativeTotal (keeps its count), and has nothing else among its aggregates
+    # (so an achievement may take several targets from its sums at once).
+    accumulative: bool = False
+    summing_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +231,25 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
             if condition.op not in AGGREGATE_OPERATORS
         )
         aggregates = tuple(
-            (index, condition)
+            _compile_aggregate(index, condition)
             for index, condition in enumerate(rule.where)
             if condition.op in AGGREGATE_OPERATORS
         )
         checks = tuple((condition.key, test) for condition, test in simple) + tuple(
-            (condition.key, _aggregate_test(condition)) for _, condition in aggregates
+            (a.condition.key, _aggregate_test(a.condition)) for a in aggregates
         )
-        rules.append(CompiledRule(rule.event, rule.after, simple, aggregates, checks))
+        summing = [a.op == "accumulativeTotal" for a in aggregates]
+        rules.append(
+            CompiledRule(
+                rule.event,
+                rule.after,
+                simple,
+                aggregates,
+                checks,
+                accumulative=any(summing),
+                summing_only=bool(summing) and all(summing),
+            )
+        )
     gated = (
         spec.schedule.start is not None
         or spec.schedule.end is not None
@@ -217,6 +272,12 @@ def _compile_campaign(spec: Campaign) -> CompiledCampaign:
         counting=len(rules) == 1 and not rules[0].aggregates,
         shapes=tuple((RULES + i, bool(rule.aggregates)) for i, rule in enumerate(rules)),
     )
+
+
+def _compile_aggregate(index: int, condition: Condition) -> Aggregate:
+    target = float(condition.value)  # type: ignore[arg-type]
+    keep = remembered_values(condition)
+    return Aggregate(condition, str(index), condition.op, target, keep, math.ceil(target))
 
 
 def predicate(condition: Condition) -> Predicate:
@@ -263,15 +324,22 @@ def _contains(actual: Any, needle: str) -> bool:
 
 
 def number(value: Any) -> float | None:
-    """A metadata value as a number: numbers, and strings that spell one."""
+    """A metadata value as a finite number: numbers, and strings that spell one. What has no
+    finite float (``1e400``, an integer of 309 digits, ``"inf"``) is out of range and reads
+    as no number; this never raises."""
     kind = type(value)  # decoded JSON: exact types, tested first (the common cases)
     if kind is float:
         return value if math.isfinite(value) else None
     if kind is int:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # beyond the float range: out of range, like 1e400
+            return None
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return number(int(value))
+    if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
@@ -290,7 +358,21 @@ def canonical(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip().casefold()
+    try:
+        return str(value).strip().casefold()
+    except ValueError:  # an integer past Python's digit limit for str(): its hex is exact
+        return hex(value)
+
+
+def remembered(value: Any) -> str:
+    """How ``differentValues`` and ``repeatedValue`` remember a value: its canonical text,
+    or a short hash of it when it is long or not printable (a customer's progress row stays
+    small, and holds only text every store takes)."""
+    text = value.strip().casefold() if type(value) is str else canonical(value)
+    if len(text) <= MAX_VALUE_CHARS and text.isprintable():
+        return text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_HASH_BYTES)
+    return "#" + digest.hexdigest()
 
 
 # --- evaluating ------------------------------------------------------------------------------
@@ -302,22 +384,55 @@ _UNTOUCHED: State = [0, None, 0]
 
 def new_state(campaign: CompiledCampaign) -> State:
     """The progress of a customer who never sent a matching event."""
-    return [0, None, 0, *([0, {}, {}] if valued else 0 for _, valued in campaign.shapes)]
+    return [0, None, 0, *([0, {}, {}, BOUNDED] if valued else 0 for _, valued in campaign.shapes)]
 
 
 def state_of(campaign: CompiledCampaign, states: Mapping[str, State]) -> State | None:
     """The customer's progress in ``campaign``, or ``None`` when there is none or it was made
     for a version of the campaign with another number of rules (applying a program that adds
     or removes a campaign's rules starts its progress over). A rule that gained or lost its
-    aggregate conditions since keeps its count."""
+    aggregate conditions since keeps its count; sums and values stored beyond today's bounds
+    (by an earlier version) are brought within them."""
     state = states.get(campaign.id)
     if state is None or len(state) != RULES + len(campaign.shapes):
         return None
     for position, valued in campaign.shapes:
-        rule = state[position]
-        if (type(rule) is list) is not valued:
-            state[position] = [rule, {}, {}] if valued else rule[0]
+        rule_state = state[position]
+        if (type(rule_state) is list) is not valued:
+            state[position] = [rule_state, {}, {}, BOUNDED] if valued else rule_state[0]
+        elif valued and len(rule_state) == 3:  # written by an earlier version (see ``State``)
+            _repair(campaign.rules[position - RULES], rule_state)
     return state
+
+
+def _repair(rule: CompiledRule, rule_state: list[Any]) -> None:
+    """Bring the sums and values an earlier version stored within today's bounds, and mark
+    them so (see ``State``)."""
+    sums, values = rule_state[1], rule_state[2]
+    for slot, total in sums.items():
+        if total is None:
+            # What an earlier version stored for a sum it let overflow to infinity (JSON has
+            # none): its value is lost, so it starts over. A finite sum beyond the bound is
+            # clamped by the next addition.
+            sums[slot] = 0.0
+    for aggregate in rule.aggregates:
+        seen = values.get(aggregate.slot)
+        if seen:
+            values[aggregate.slot] = _bounded(aggregate, seen)
+    rule_state.append(BOUNDED)
+
+
+def _bounded(aggregate: Aggregate, seen: dict[str, Any]) -> dict[str, int]:
+    """Stored values within the bounds: re-keyed as ``remembered`` keys them today (the
+    stored keys are canonical texts, so a value seen again finds its count), then the most
+    seen kept (the oldest first among equals)."""
+    merged: dict[str, int] = {}
+    for value, times in seen.items():
+        if type(times) is int and times > 0:  # earlier versions kept spent values at 0
+            key = remembered(value)
+            merged[key] = merged.get(key, 0) + times
+    kept = set(sorted(merged, key=lambda key: -merged[key])[: aggregate.keep])  # stable
+    return {key: times for key, times in merged.items() if key in kept}
 
 
 def conform(compiled: CompiledProgram, states: dict[str, State]) -> None:
@@ -366,14 +481,13 @@ def evaluate_event(
                     _count_held(rule, state, position, metadata)
                     counted = True
         times = _achieve(campaign, state, facts) if blocked is None else 0
-        points = reward_points(campaign.spec, metadata) * times if times else 0
+        points = 0
         if counted and found is None:
             states[campaign.id] = state
         if times:
-            reward = campaign.spec.reward
-            result.achievements.append(
-                Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
-            )
+            achievement = _achievement(campaign, times, metadata)
+            result.achievements.append(achievement)
+            points = achievement.points
         _conclude(check, state, blocked=blocked, counted=counted, times=times, points=points)
         result.checks.append(check)
     return result
@@ -414,11 +528,7 @@ def _evaluate(
         if counted and held is not None:
             states[campaign.id] = state
         if times:
-            reward = campaign.spec.reward
-            points = reward_points(campaign.spec, metadata) * times
-            result.achievements.append(
-                Achievement(campaign, times, points, (reward.score or 0) * times, reward.badge)
-            )
+            result.achievements.append(_achievement(campaign, times, metadata))
     return result
 
 
@@ -451,7 +561,7 @@ def _explain(
             continue
         tests: list[tuple[Condition, Predicate]] = [
             *rule.simple,
-            *((condition, _aggregate_test(condition)) for _, condition in rule.aggregates),
+            *((a.condition, _aggregate_test(a.condition)) for a in rule.aggregates),
         ]
         conditions = [
             ConditionCheck(
@@ -534,8 +644,8 @@ def _count_held(
         state[position] += 1
         return
     rule_state = state[position]
-    for index, condition in rule.aggregates:
-        _record(condition, rule_state, str(index), metadata[condition.key])
+    for aggregate in rule.aggregates:
+        _record(aggregate, rule_state, metadata[aggregate.condition.key])
     rule_state[0] += 1
 
 
@@ -545,18 +655,35 @@ def _aggregable(condition: Condition, actual: Any) -> bool:
     return actual is not None and not isinstance(actual, dict | list)
 
 
-def _record(condition: Condition, rule_state: list[Any], slot: str, actual: Any) -> None:
-    if condition.op == "accumulativeTotal":
+def _record(aggregate: Aggregate, rule_state: list[Any], actual: Any) -> None:
+    slot = aggregate.slot
+    if aggregate.op == "accumulativeTotal":
         sums = rule_state[1]
-        sums[slot] = sums.get(slot, 0.0) + (number(actual) or 0.0)
+        total = sums.get(slot, 0.0) + (number(actual) or 0.0)
+        sums[slot] = total if -MAX_TOTAL <= total <= MAX_TOTAL else bounded_total(total)
         return
     values = rule_state[2].setdefault(slot, {})
-    value = canonical(actual)
-    values[value] = values.get(value, 0) + 1
+    value = remembered(actual)
+    if value in values:
+        values[value] += 1
+    elif len(values) < aggregate.keep:
+        values[value] = 1
+    elif aggregate.op == "repeatedValue":  # full: the least seen (then the oldest) gives way
+        del values[min(values, key=values.__getitem__)]
+        values[value] = 1
+    # differentValues, full: it has all the distinct values its target needs
+
+
+def bounded_total(total: float) -> float:
+    """A running sum within ``±MAX_TOTAL``. Adding a finite number to a sum kept within the
+    bound never reaches infinity, so clamping after each addition keeps every sum finite."""
+    return -float(MAX_TOTAL) if total < -MAX_TOTAL else min(total, float(MAX_TOTAL))
 
 
 def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
-    """Record as many achievements as the state allows now; return how many."""
+    """Record as many achievements as the state allows now; return how many. Each step takes
+    as many as the satisfied rules allow at once (a large sum may complete a campaign many
+    times: one step, not one per time), within the caps and ``MAX_TIMES_PER_EVENT``."""
     if campaign.counting:
         return _achieve_counted(campaign, state, facts)
     times = 0
@@ -570,10 +697,18 @@ def _achieve(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
         ]
         if not satisfied or (campaign.match_all and len(satisfied) < len(campaign.rules)):
             break
-        for rule, position in satisfied if campaign.match_all else satisfied[:1]:
-            state[position] = _consume(rule, state[position])
-        _tally(state, facts)
-        times += 1
+        chosen = satisfied if campaign.match_all else satisfied[:1]
+        step = MAX_TIMES_PER_EVENT
+        for rule, position in chosen:  # a loop, not min() over a generator: a hot path
+            capacity = _capacity(rule, state[position])
+            if capacity < step:
+                step = capacity
+        if step > 1:  # one is always allowed: the caller found the campaign not blocked
+            step = min(step, MAX_TIMES_PER_EVENT - times, _room(campaign, state, facts))
+        for rule, position in chosen:
+            state[position] = _consume(rule, state[position], step)
+        _tally(state, facts, step)
+        times += step
     return times
 
 
@@ -581,65 +716,90 @@ def _achieve_counted(campaign: CompiledCampaign, state: State, facts: Facts) -> 
     """``_achieve`` for the common campaign of one rule that only counts events: the same
     steps, without the generic bookkeeping (this runs for most campaigns on every event)."""
     after = campaign.rules[0].after
-    times = 0
-    while (
-        state[RULES] >= after
-        and times < MAX_TIMES_PER_EVENT
-        and (times == 0 or not campaign.limited or blocked_reason(campaign, state, facts) is None)
-    ):
-        state[RULES] -= after
-        _tally(state, facts)
-        times += 1
-    return times
+    times = state[RULES] // after
+    if times > 1:  # counts stored for a larger ``after``: as many as the caps allow now
+        times = min(times, MAX_TIMES_PER_EVENT, _room(campaign, state, facts))
+    if times > 0:
+        state[RULES] -= times * after
+        _tally(state, facts, times)
+    return int(times)
 
 
-def _tally(state: State, facts: Facts) -> None:
-    """Count one achievement, overall and today."""
-    state[ACHIEVED] += 1
+def _room(campaign: CompiledCampaign, state: State, facts: Facts) -> int:
+    """How many more achievements the caps allow now (the schedule and audience do not
+    change within an event)."""
+    room = MAX_TIMES_PER_EVENT
+    if campaign.max_achievements != -1:
+        room = min(room, campaign.max_achievements - state[ACHIEVED])
+    if campaign.per_day is not None:
+        today = state[DAY_COUNT] if state[DAY] == facts.day else 0
+        room = min(room, campaign.per_day - today)
+    return max(room, 0)
+
+
+def _tally(state: State, facts: Facts, times: int) -> None:
+    """Count achievements, overall and today."""
+    state[ACHIEVED] += times
     if state[DAY] != facts.day:
         state[DAY], state[DAY_COUNT] = facts.day, 0
-    state[DAY_COUNT] += 1
+    state[DAY_COUNT] += times
 
 
 def _satisfied(rule: CompiledRule, rule_state: Any) -> bool:
     if not rule.aggregates:
         return bool(rule_state >= rule.after)
     return rule_state[0] >= rule.after and all(
-        _aggregate_progress(condition, rule_state, str(index)) >= 1.0
-        for index, condition in rule.aggregates
+        _aggregate_progress(aggregate, rule_state) >= 1.0 for aggregate in rule.aggregates
     )
 
 
-def _consume(rule: CompiledRule, rule_state: Any) -> Any:
-    """The rule's state once an achievement took what produced it."""
+def _capacity(rule: CompiledRule, rule_state: Any) -> int:
+    """How many achievements a satisfied rule can give before it must count again: its
+    count over ``after``, or the times its sums hold their targets (a rule that also
+    remembers values gives one at a time: the values change with each)."""
     if not rule.aggregates:
-        return rule_state - rule.after
-    accumulative = False
-    for index, condition in rule.aggregates:
-        slot, target = str(index), float(condition.value)  # type: ignore[arg-type]
-        if condition.op == "accumulativeTotal":
-            rule_state[1][slot] = rule_state[1].get(slot, 0.0) - target
-            accumulative = True
-        elif condition.op == "differentValues":
-            rule_state[2][slot] = {}
+        return int(rule_state // rule.after)
+    if not rule.summing_only:
+        return 1
+    times = MAX_TIMES_PER_EVENT
+    for aggregate in rule.aggregates:
+        share = rule_state[1].get(aggregate.slot, 0.0) / aggregate.target  # may be inf
+        if share < times:
+            times = int(share)
+    return max(times, 1)
+
+
+def _consume(rule: CompiledRule, rule_state: Any, times: int) -> Any:
+    """The rule's state once ``times`` achievements took what produced them."""
+    if not rule.aggregates:
+        return rule_state - times * rule.after
+    sums, values = rule_state[1], rule_state[2]
+    for aggregate in rule.aggregates:
+        slot = aggregate.slot
+        if aggregate.op == "accumulativeTotal":
+            sums[slot] = bounded_total(sums.get(slot, 0.0) - times * aggregate.target)
+        elif aggregate.op == "differentValues":
+            values[slot] = {}
         else:
-            values = rule_state[2].get(slot, {})
-            top = max(values, key=values.__getitem__)
-            values[top] -= math.ceil(target)
-    if not accumulative:
-        rule_state[0] -= rule.after
+            seen = values.get(slot, {})
+            top = max(seen, key=seen.__getitem__)
+            seen[top] -= times * aggregate.take
+            if seen[top] <= 0:
+                del seen[top]  # nothing left to remember of it
+    if not rule.accumulative:
+        rule_state[0] -= times * rule.after
     return rule_state
 
 
-def _aggregate_progress(condition: Condition, rule_state: list[Any], slot: str) -> float:
-    target = float(condition.value)  # type: ignore[arg-type]
-    if condition.op == "accumulativeTotal":
+def _aggregate_progress(aggregate: Aggregate, rule_state: list[Any]) -> float:
+    slot = aggregate.slot
+    if aggregate.op == "accumulativeTotal":
         reached = float(rule_state[1].get(slot, 0.0))
-    elif condition.op == "differentValues":
+    elif aggregate.op == "differentValues":
         reached = len(rule_state[2].get(slot, {}))
     else:
         reached = max(rule_state[2].get(slot, {}).values(), default=0)
-    return float(reached) / target
+    return reached / aggregate.target
 
 
 def progress(campaign: CompiledCampaign, state: State) -> float:
@@ -647,8 +807,7 @@ def progress(campaign: CompiledCampaign, state: State) -> float:
     shares = []
     for rule, rule_state in zip(campaign.rules, state[RULES:], strict=True):
         parts = [float(rule_count(rule_state)) / rule.after] + [
-            _aggregate_progress(condition, rule_state, str(index))
-            for index, condition in rule.aggregates
+            _aggregate_progress(aggregate, rule_state) for aggregate in rule.aggregates
         ]
         shares.append(max(0.0, min(1.0, *parts)))  # every part must be reached
     if not shares:
@@ -658,14 +817,35 @@ def progress(campaign: CompiledCampaign, state: State) -> float:
 
 
 def reward_points(campaign: Campaign, metadata: Mapping[str, Any]) -> int:
-    """Points for one achievement: fixed, or floored per ``every`` units of a metadata key."""
+    """Points for one achievement: fixed, or floored per ``every`` units of a metadata key;
+    at most ``MAX_AWARD`` (a quotient too large to hold, infinite included, is the cap)."""
     reward = campaign.reward
     if reward.points_per is None:
         return reward.points or 0
-    amount = number(metadata.get(reward.points_per.key))
+    per = reward.points_per
+    amount = number(metadata.get(per.key))
     if amount is None or amount <= 0:
         return 0
-    return math.floor(amount / reward.points_per.every) * reward.points_per.points
+    units = amount / per.every  # finite over positive: at worst infinite, never an error
+    if not units < MAX_AWARD:
+        return MAX_AWARD
+    return min(math.floor(units) * per.points, MAX_AWARD)
+
+
+def _achievement(
+    campaign: CompiledCampaign, times: int, metadata: Mapping[str, Any]
+) -> Achievement:
+    """What ``times`` achievements at once earn: at most ``MAX_AWARD`` points and score."""
+    reward = campaign.spec.reward
+    points = reward_points(campaign.spec, metadata) * times
+    score = (reward.score or 0) * times
+    return Achievement(
+        campaign,
+        times,
+        points if points < MAX_AWARD else MAX_AWARD,
+        score if score < MAX_AWARD else MAX_AWARD,
+        reward.badge,
+    )
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -4,11 +4,18 @@ A program (one per account, YAML or JSON, camelCase like Gameball's JSON) holds 
 expiry, the tiering method, the tiers and the campaigns. ``load_program`` turns a decoded
 document into a ``Program`` or raises ``ProgramInvalid`` listing each problem by its path,
 for example ``campaigns[2].trigger.rules[0].where[1].op: unknown operator "gte "``.
+
+Every number a program holds is bounded, and every string is one both stores can hold: a
+document is checked whole for those first (``document_problems``), so what is applied is what
+reads back. The size limits keep the worst valid program to about a millisecond per event
+(``bench/program_cost.py``); docs/campaigns.md lists every limit.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,9 +23,34 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kudos import errors
 
-MAX_CAMPAIGNS = 500
-MAX_RULES = 20
-MAX_CONDITIONS = 20
+# Program size (bench/program_cost.py measures the worst program these allow).
+MAX_CAMPAIGNS = 100
+MAX_RULES = 10  # per campaign
+MAX_CONDITIONS = 10  # per rule
+MAX_PROGRAM_RULES = 300  # in all the campaigns
+MAX_PROGRAM_CONDITIONS = 1000  # in all the rules
+MAX_TIERS = 50
+# What a customer's progress remembers of the values aggregate conditions see: a
+# repeatedValue condition at most MAX_REPEATED_VALUES distinct values, a differentValues one
+# as many as its target, MAX_PROGRAM_VALUES in all; a value longer than MAX_VALUE_CHARS
+# (or not printable) as a short hash.
+MAX_REPEATED_VALUES = 100
+MAX_PROGRAM_VALUES = 1000
+MAX_VALUE_CHARS = 40
+MAX_TAGS = 50  # per campaign's audience
+MAX_TEXT = 1000  # characters of a condition's string value
+MAX_DOCUMENT_ITEMS = 100_000  # keys and values in a document (a valid program holds far fewer)
+
+# Numbers. One award (an achievement's points or score, a tier's entry reward, a manual
+# adjustment) is at most MAX_AWARD points; balances, points earned, score and running sums
+# never pass MAX_TOTAL, the largest integer every store and every JSON client holds exactly.
+MAX_AWARD = 1_000_000_000
+MAX_TOTAL = 2**53 - 1
+MAX_COUNT = 1_000_000  # after, maxAchievements, perDay, a repeatedValue target
+MAX_DISTINCT = 1000  # a differentValues target: the distinct values a condition remembers
+MAX_ORDER = 10_000  # a tier's order
+MAX_EXPIRY_DAYS = 36_500  # about a century: every expiry date stays a valid date
+MIN_YEAR, MAX_YEAR = 1970, 9998  # a schedule's bounds, in UTC
 
 # Operators that look at one event's value, and those that aggregate over many events.
 SIMPLE_OPERATORS = frozenset(
@@ -27,14 +59,26 @@ SIMPLE_OPERATORS = frozenset(
 AGGREGATE_OPERATORS = frozenset({"differentValues", "repeatedValue", "accumulativeTotal"})
 OPERATORS = SIMPLE_OPERATORS | AGGREGATE_OPERATORS
 NUMERIC_OPERATORS = frozenset({"gte", "gt", "lte", "lt"})
+# The largest target of each aggregate: what a customer's progress remembers stays bounded.
+AGGREGATE_TARGETS = {
+    "differentValues": MAX_DISTINCT,
+    "repeatedValue": MAX_COUNT,
+    "accumulativeTotal": MAX_TOTAL,
+}
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Scalar = str | int | float | bool
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Award = Annotated[int, Field(ge=0, le=MAX_AWARD)]
+Amount = Annotated[float, Field(ge=0, le=MAX_TOTAL)]
+Order = Annotated[int, Field(ge=1, le=MAX_ORDER)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class Condition(Model):
@@ -52,7 +96,7 @@ class Condition(Model):
 
 class Rule(Model):
     event: Annotated[str, Field(min_length=1, max_length=100)]
-    after: Annotated[int, Field(ge=1)] = 1
+    after: Count = 1
     where: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] = []
 
 
@@ -62,30 +106,45 @@ class Trigger(Model):
 
 
 class Repeat(Model):
-    max_achievements: Annotated[int, Field(alias="maxAchievements", ge=-1)] = 1
-    per_day: Annotated[int | None, Field(alias="perDay", ge=1)] = None
+    max_achievements: Annotated[int, Field(alias="maxAchievements", ge=-1, le=MAX_COUNT)] = 1
+    per_day: Annotated[Count | None, Field(alias="perDay")] = None
 
 
 class Schedule(Model):
     start: datetime | None = None
     end: datetime | None = None
 
+    @field_validator("start", "end")
+    @classmethod
+    def _representable(cls, moment: datetime | None) -> datetime | None:
+        # Read back and shown in UTC: a moment that has no UTC date could never be shown.
+        if moment is not None:
+            try:
+                year = _aware(moment).astimezone(UTC).year
+            except OverflowError:
+                year = 0
+            if not MIN_YEAR <= year <= MAX_YEAR:
+                raise ValueError(f"must be in the years {MIN_YEAR} to {MAX_YEAR} (UTC)")
+        return moment
+
 
 class Audience(Model):
-    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
-    min_tier: Annotated[int | None, Field(alias="minTier")] = None
+    tags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=MAX_TAGS)
+    ] = []
+    min_tier: Annotated[Order | None, Field(alias="minTier")] = None
 
 
 class PointsPer(Model):
     key: Annotated[str, Field(min_length=1, max_length=255)]
-    every: Annotated[float, Field(gt=0)]
-    points: Annotated[int, Field(ge=1)]
+    every: Annotated[float, Field(gt=0, le=MAX_TOTAL)]
+    points: Annotated[int, Field(ge=1, le=MAX_AWARD)]
 
 
 class Reward(Model):
-    points: Annotated[int | None, Field(ge=0)] = None
+    points: Award | None = None
     points_per: Annotated[PointsPer | None, Field(alias="pointsPer")] = None
-    score: Annotated[int | None, Field(ge=0)] = None
+    score: Award | None = None
     badge: Annotated[str | None, Field(min_length=1, max_length=100)] = None
 
 
@@ -112,16 +171,18 @@ class Tiering(Model):
 
 
 class Tier(Model):
-    order: Annotated[int, Field(ge=1)]
+    order: Order
     name: Name
-    min_progress: Annotated[float, Field(alias="minProgress", ge=0)]
-    entry_reward_points: Annotated[int, Field(alias="entryRewardPoints", ge=0)] = 0
+    min_progress: Annotated[Amount, Field(alias="minProgress")]
+    entry_reward_points: Annotated[Award, Field(alias="entryRewardPoints")] = 0
 
 
 class Program(Model):
-    points_expiry_days: Annotated[int | None, Field(alias="pointsExpiryDays", ge=1)] = None
+    points_expiry_days: Annotated[
+        int | None, Field(alias="pointsExpiryDays", ge=1, le=MAX_EXPIRY_DAYS)
+    ] = None
     tiering: Tiering = Tiering()
-    tiers: list[Tier] = []
+    tiers: Annotated[list[Tier], Field(max_length=MAX_TIERS)] = []
     campaigns: Annotated[list[Campaign], Field(max_length=MAX_CAMPAIGNS)] = []
 
     def document(self) -> dict[str, Any]:
@@ -141,6 +202,9 @@ def load_program(document: Any) -> Program:
     """
     if not isinstance(document, dict):
         raise errors.ProgramInvalid(["(document): must be an object (a YAML or JSON mapping)"])
+    unstorable = document_problems(document)
+    if unstorable:  # what cannot be stored is named alone: other checks would garble it
+        raise errors.ProgramInvalid(unstorable)
     problems: list[str] = []
     settings = _validated(Program, {k: v for k, v in document.items() if k != "campaigns"}, "")
     if isinstance(settings, list):
@@ -152,18 +216,140 @@ def load_program(document: Any) -> Program:
     elif len(raw_campaigns) > MAX_CAMPAIGNS:
         problems.append(f"campaigns: at most {MAX_CAMPAIGNS} campaigns")
     campaigns: list[tuple[int, Campaign]] = []
-    for index, raw in enumerate(raw_campaigns):
+    for index, raw in enumerate(raw_campaigns[:MAX_CAMPAIGNS]):
         found = _validated(Campaign, raw, f"campaigns[{index}]")
         if isinstance(found, list):
             problems.extend(found)
         else:
             campaigns.append((index, found))
+    problems.extend(_size_problems([campaign for _, campaign in campaigns]))
     if isinstance(settings, Program):
         problems.extend(_cross_checks(settings, campaigns))
     if problems:
         raise errors.ProgramInvalid(problems)
     assert isinstance(settings, Program)
     return settings.model_copy(update={"campaigns": [campaign for _, campaign in campaigns]})
+
+
+def document_problems(document: Any) -> list[str]:
+    """What in a decoded document no store can hold or read back as it was: strings with NUL
+    (PostgreSQL refuses them) or lone surrogates (not UTF-8), numbers that are not finite
+    (JSON has no infinity: they would read back as null) or beyond ``MAX_TOTAL``. One walk
+    over the whole document, keys included, whatever the fields."""
+    problems = []
+    for count, (path, value) in enumerate(_nodes(document)):
+        if count == MAX_DOCUMENT_ITEMS:  # YAML aliases can make a small file endless
+            return [f"(document): more than {MAX_DOCUMENT_ITEMS:,} keys and values"]
+        if isinstance(value, str) and not _storable(value):
+            problems.append(f"{path}: text with a NUL character or a lone surrogate")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{path}: must be a finite number")
+        elif _is_number(value) and abs(value) > MAX_TOTAL:
+            problems.append(f"{path}: must be at most {MAX_TOTAL:,} either way")
+    return problems
+
+
+def _nodes(document: Any) -> Iterator[tuple[str, Any]]:
+    """``(path, value)`` of every key, value and container of a document, in its order,
+    without recursion (a deeply nested YAML file must not exhaust the stack)."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        yield path or "(document)", value
+        if isinstance(value, dict):
+            for key, item in reversed(value.items()):  # popped in the document's order
+                named = _printable(key) if isinstance(key, str) else repr(key)
+                pending.append((f"{path}.{named}" if path else named, item))
+                pending.append((path or "(document)", key))
+        elif isinstance(value, list | tuple):
+            pending.extend((f"{path}[{i}]", value[i]) for i in reversed(range(len(value))))
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(key: str) -> str:
+    """A key as a path shows it: escaped when it is not storable (the answer is JSON too)."""
+    return key if _storable(key) else key.encode("unicode_escape").decode("ascii")
+
+
+def _size_problems(campaigns: list[Campaign]) -> list[str]:
+    """The limits on the whole program: what one event may cost to evaluate, and what a
+    customer's progress may hold."""
+    rules = [rule for campaign in campaigns for rule in campaign.trigger.rules]
+    conditions = [condition for rule in rules for condition in rule.where]
+    values = sum(remembered_values(condition) for condition in conditions)
+    problems = []
+    if len(rules) > MAX_PROGRAM_RULES:
+        problems.append(f"campaigns: at most {MAX_PROGRAM_RULES} rules in all ({len(rules)})")
+    if len(conditions) > MAX_PROGRAM_CONDITIONS:
+        problems.append(
+            f"campaigns: at most {MAX_PROGRAM_CONDITIONS} conditions in all ({len(conditions)})"
+        )
+    if values > MAX_PROGRAM_VALUES:
+        problems.append(
+            f"campaigns: differentValues targets and {MAX_REPEATED_VALUES} per repeatedValue"
+            f" condition remember at most {MAX_PROGRAM_VALUES} values in all ({values})"
+        )
+    return problems
+
+
+def remembered_values(condition: Condition) -> int:
+    """How many distinct values a condition remembers at most (0: none)."""
+    if condition.op == "repeatedValue":
+        return MAX_REPEATED_VALUES
+    if condition.op == "differentValues" and _is_number(condition.value):
+        return math.ceil(condition.value)  # type: ignore[arg-type]
+    return 0
+
+
+def event_names(document: Any) -> frozenset[str] | None:
+    """The event names a stored document's campaigns and tiering mention, read without
+    validating it (best effort, for a program this version cannot load), or ``None`` when
+    its shape does not tell."""
+    if not isinstance(document, dict):
+        return None
+    names: set[str] = set()
+    tiering = document.get("tiering", {})
+    if not isinstance(tiering, dict) or not isinstance(tiering.get("event", ""), str | None):
+        return None
+    if tiering.get("event"):
+        names.add(tiering["event"])
+    campaigns = document.get("campaigns", [])
+    if not isinstance(campaigns, list):
+        return None
+    for campaign in campaigns:
+        trigger = campaign.get("trigger") if isinstance(campaign, dict) else None
+        rules = trigger.get("rules") if isinstance(trigger, dict) else None
+        if not isinstance(rules, list):
+            return None
+        for rule in rules:
+            if not (isinstance(rule, dict) and isinstance(rule.get("event"), str)):
+                return None
+            names.add(rule["event"])
+    return frozenset(names)
+
+
+def tier_names(document: Any) -> dict[int, str]:
+    """Tier order → name in a stored document, read without validating it (best effort: a
+    program this version cannot load may hold anything; tiers it cannot read are left out)."""
+    tiers = document.get("tiers") if isinstance(document, dict) else None
+    if not isinstance(tiers, list):
+        return {}
+    return {
+        tier["order"]: tier["name"]
+        for tier in tiers
+        if isinstance(tier, dict)
+        and type(tier.get("order")) is int
+        and isinstance(tier.get("name"), str)
+    }
 
 
 def _validated(model: type[Model], raw: Any, prefix: str) -> Any:
@@ -219,6 +405,8 @@ def _campaign_problems(campaign: Campaign, where: str, program: Program) -> list
 def condition_problem(condition: Condition) -> str | None:
     """What is wrong with a condition's value for its operator, if anything."""
     op, value = condition.op, condition.value
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"text of at most {MAX_TEXT:,} characters"
     if op == "exists":
         return None if value in (None, True) else "exists takes no value"
     if op == "between":
@@ -229,7 +417,10 @@ def condition_problem(condition: Condition) -> str | None:
     if op in NUMERIC_OPERATORS:
         return None if _is_number(value) else f"{op} takes a number"
     if op in AGGREGATE_OPERATORS:
-        return None if _is_number(value) and value > 0 else f"{op} takes a number above 0"  # type: ignore[operator]
+        most = AGGREGATE_TARGETS[op]
+        if _is_number(value) and 0 < value <= most:  # type: ignore[operator]
+            return None
+        return f"{op} takes a number above 0, at most {most:,}"
     if op == "contains":
         return None if isinstance(value, str) and value else "contains takes a non-empty string"
     if isinstance(value, bool) or not isinstance(value, str | int | float):

@@ -21,7 +21,7 @@ from kudos.rules.engine import (
     progress,
     state_of,
 )
-from kudos.rules.schema import EMPTY_PROGRAM
+from kudos.rules.schema import EMPTY_PROGRAM, MAX_AWARD
 from kudos.services import accounts, identity, rewards
 from kudos.services.customers import find_profile
 from kudos.services.ingest import IngestContext
@@ -170,7 +170,7 @@ def _campaign_preview(check: CampaignCheck) -> dict[str, Any]:
     }
 
 
-MAX_ADJUSTMENT = 1_000_000_000
+MAX_ADJUSTMENT = MAX_AWARD  # one manual credit or debit: no more than one campaign award
 
 
 @dataclass(slots=True)

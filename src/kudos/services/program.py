@@ -16,7 +16,7 @@ import yaml
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, utc_now
-from kudos.rules.schema import EMPTY_PROGRAM, load_program
+from kudos.rules.schema import EMPTY_PROGRAM, Program, load_program
 from kudos.services import accounts
 from kudos.services.ingest import IngestContext
 from kudos.storage import programs
@@ -35,12 +35,28 @@ def read_document(path: Path) -> Any:
 
 
 def apply_program(tx: Tx, account: Account, document: Any) -> dict[str, Any]:
-    """Validate and store ``document`` as the next version; the old one stays if invalid."""
+    """Validate and store ``document`` as the next version; the old one stays if invalid.
+
+    What is stored is the canonical document (defaults filled in), read back from the store
+    and loaded again before the caller commits: a document whose stored form would not load
+    to the same program is refused (3100), so a stored program always loads.
+    """
     program = load_program(document)
     version = programs.current_version(tx, account.id) + 1
     now = utc_now()
-    programs.insert(tx, account.id, version, program.document(), now)
-    return {"version": version, "createdAt": now, "program": program.document()}
+    canonical = program.document()
+    programs.insert(tx, account.id, version, canonical, now)
+    stored = programs.current(tx, account.id)
+    if stored is None or _reloaded(stored[1]) != program:
+        raise errors.ProgramInvalid(["(document): its stored form does not read back the same"])
+    return {"version": version, "createdAt": now, "program": canonical}
+
+
+def _reloaded(document: Any) -> Program | None:
+    try:
+        return load_program(document)
+    except errors.ProgramInvalid:
+        return None
 
 
 def get_program(tx: Tx, account: Account) -> dict[str, Any]:

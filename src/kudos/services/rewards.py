@@ -11,7 +11,8 @@ activity log. Everything commits with the events or not at all, and a retried re
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from kudos.rules.engine import (
     CompiledProgram,
     Facts,
     State,
+    bounded_total,
     compile_program,
     conform,
     could_count,
@@ -30,44 +32,114 @@ from kudos.rules.engine import (
     number,
     standing,
 )
-from kudos.rules.schema import EMPTY_PROGRAM, Program, Tier, load_program
+from kudos.rules.schema import EMPTY_PROGRAM, MAX_TOTAL, Program, Tier, event_names, load_program
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 from kudos.storage.rewards import CustomerTotals, Entry
 from kudos.webhooks import gameball, outbox
 
+log = logging.getLogger("kudos.rewards")
+
 StoredEvent = tuple[int, str, dict[str, Any]]  # event id, name, metadata
 MAX_TIER_STEPS = 20
+MAX_LOGGED_PROBLEMS = 20  # of a program that cannot be loaded
+
+
+@dataclass(frozen=True, slots=True)
+class UnloadableProgram:
+    """A stored program this version cannot load (stored by an older version, or written
+    to the store by hand): the event names its raw document mentions, when they can be read
+    (``None``: any event may concern it)."""
+
+    version: int
+    events: frozenset[str] | None
+
+    def concerns(self, names: Iterable[str]) -> bool:
+        """Whether events with these names would need the program."""
+        return self.events is None or not self.events.isdisjoint(names)
+
+
+Loaded = CompiledProgram | UnloadableProgram
 
 
 @dataclass
 class ProgramCache:
-    """Compiled programs by account, refreshed when a newer version is in force.
+    """Programs by account, compiled once per version, refreshed when a newer version is in
+    force; a version that cannot be loaded is remembered as such (logged once, never parsed
+    again), and fails only the requests it concerns.
 
     The version in force is read once per account and transaction, so a program applied by
     any process (the API, the CLI, another server) takes effect with the next batch.
     """
 
-    _compiled: dict[int, CompiledProgram] = field(default_factory=dict)
+    _programs: dict[int, Loaded] = field(default_factory=dict)
 
-    def get(self, tx: Tx, account_id: int) -> CompiledProgram | None:
-        """The account's compiled program, or ``None`` when none was ever applied."""
+    def lookup(self, tx: Tx, account_id: int) -> Loaded | None:
+        """The account's program as loaded, or ``None`` when none was ever applied. Never
+        raises because of what the program holds (the store's own errors propagate)."""
         version = tx.once(("program-version", account_id), programs.current_version, tx, account_id)
         if version == 0:
             return None
-        compiled = self._compiled.get(account_id)
-        if compiled is None or compiled.version != version:
-            compiled = load_compiled(tx, account_id)
-            assert compiled is not None  # the version came from the same table
-            self._compiled[account_id] = compiled
-        return compiled
+        found = self._programs.get(account_id)
+        if found is None or found.version != version:
+            stored = programs.current(tx, account_id)
+            if stored is None:  # deleted since the version was read: nothing in force
+                return None
+            found = self._programs[account_id] = _loaded(account_id, stored[0], stored[1])
+        return found
+
+    def runs(self, tx: Tx, account_id: int) -> bool:
+        """Whether a program that loads is in force (never raises because of the program)."""
+        return isinstance(self.lookup(tx, account_id), CompiledProgram)
+
+    def get(self, tx: Tx, account_id: int) -> CompiledProgram | None:
+        """The account's compiled program, or ``None`` when none was ever applied;
+        ``ProgramUnavailable`` when the program in force cannot be loaded."""
+        found = self.lookup(tx, account_id)
+        if isinstance(found, UnloadableProgram):
+            raise errors.ProgramUnavailable()
+        return found
+
+    def for_events(self, tx: Tx, account_id: int, names: Iterable[str]) -> CompiledProgram | None:
+        """The program to run on events with these names: ``get``, except that a program
+        that cannot be loaded but mentions none of the names lets them through unrewarded."""
+        found = self.lookup(tx, account_id)
+        if isinstance(found, UnloadableProgram):
+            if found.concerns(names):
+                raise errors.ProgramUnavailable()
+            return None
+        return found
+
+
+def _loaded(account_id: int, version: int, document: Any) -> Loaded:
+    """A stored document compiled, or what can be told of it when it cannot be loaded."""
+    try:
+        return compile_program(load_program(document), version)
+    except errors.ProgramInvalid as exc:
+        problems = exc.problems
+    except Exception as exc:  # pure code on a stored document: any failure means unloadable
+        problems = [f"(document): {type(exc).__name__}: {exc}"]
+    log.error(
+        "account %d: program version %d cannot be loaded; the requests it concerns answer"
+        " 5001 until a valid program is applied: %s",
+        account_id,
+        version,
+        "; ".join(problems[:MAX_LOGGED_PROBLEMS]),
+    )
+    return UnloadableProgram(version, event_names(document))
 
 
 def load_compiled(tx: Tx, account_id: int) -> CompiledProgram | None:
-    """The program in force, read and compiled now (``None`` before the first apply)."""
+    """The program in force, read and compiled now (``None`` before the first apply;
+    ``ProgramUnavailable`` when it cannot be loaded)."""
     found = programs.current(tx, account_id)
-    return None if found is None else compile_program(load_program(found[1]), found[0])
+    if found is None:
+        return None
+    try:
+        return compile_program(load_program(found[1]), found[0])
+    except Exception:  # any failure of the pure loading (the cache logs why)
+        raise errors.ProgramUnavailable() from None
 
 
 def apply_campaigns(
@@ -146,12 +218,9 @@ class _Decisions:
             score=achievement.score,
             badge=achievement.badge,
         )
-        if achievement.points:
-            self._credit(entry, achievement.points, kind="Reward")
-        else:
-            reward_rows.add_entry(self.tx, self.totals, entry, self.now)
+        achievement.points = self._credit(entry, achievement.points, kind="Reward")
         if achievement.score:
-            self.totals.score += achievement.score
+            self.totals.score = min(self.totals.score + achievement.score, MAX_TOTAL)
         if achievement.badge:
             reward_rows.award_badge(
                 self.tx, self.totals, achievement.badge, campaign_id=campaign.id, now=self.now
@@ -215,14 +284,27 @@ class _Decisions:
         )
 
     def credit(self, points: int, *, reason: str) -> None:
-        """A manual credit (it expires like campaign points)."""
+        """A manual credit (it expires like campaign points); ``InvalidValue`` when it would
+        take the customer past the ceiling (nothing is written then)."""
+        if points > headroom(self.totals):
+            raise errors.InvalidValue(
+                f"Invalid value: 'points' would take the customer's points past {MAX_TOTAL:,};"
+                f" at most {headroom(self.totals):,} can be credited."
+            )
         self._credit(Entry("Manual", reason=reason), points, kind="Manual")
 
-    def _credit(self, entry: Entry, points: int, *, kind: str) -> None:
+    def _credit(self, entry: Entry, points: int, *, kind: str) -> int:
+        """Write ``entry``, crediting ``points`` cut to what the ceiling leaves (none: the
+        entry is an activity alone); return the points credited."""
+        points = min(points, headroom(self.totals))
+        if points <= 0:
+            reward_rows.add_entry(self.tx, self.totals, entry, self.now)
+            return 0
         entry.kind = kind
         entry.expires_at = self.expires_at
         _record(self.tx, self.totals, entry, points, self.now)
         self.totals.points_earned += points
+        return points
 
     def retier(self) -> None:
         """Move the customer to the tier their progress reaches; an entry reward may move
@@ -251,10 +333,8 @@ class _Decisions:
                     "previousTierOrder": current,
                 },
             )
-            if upgraded and target is not None and target.entry_reward_points:
-                self._credit(entry, target.entry_reward_points, kind="TierEntry")
-            else:
-                reward_rows.add_entry(self.tx, self.totals, entry, self.now)
+            entry_points = target.entry_reward_points if upgraded and target is not None else 0
+            self._credit(entry, entry_points, kind="TierEntry")
             self._announce_tier(target, current, upgraded=upgraded)
 
     def _announce_tier(self, target: Tier | None, previous: int | None, *, upgraded: bool) -> None:
@@ -289,6 +369,12 @@ def _rewarded(
     }
 
 
+def headroom(totals: CustomerTotals) -> int:
+    """The points a customer can still be credited: balance and points earned never pass
+    ``MAX_TOTAL`` (every store and JSON client holds them exactly)."""
+    return max(0, MAX_TOTAL - max(totals.points_earned, totals.points_balance))
+
+
 def tiering_progress(program: Program, totals: CustomerTotals) -> float:
     """The number the tiering method compares with each tier's ``minProgress``."""
     method = program.tiering.method
@@ -319,7 +405,7 @@ def _track_tiering(program: Program, totals: CustomerTotals, name: str, metadata
     elif tiering.method == "spend" and tiering.key is not None:
         amount = number(metadata.get(tiering.key))
         if amount is not None:
-            totals.spend += amount
+            totals.spend = bounded_total(totals.spend + amount)
 
 
 def expiry_time(now: str, days: int) -> str:
@@ -358,10 +444,10 @@ def combine_profiles(
     combined = CustomerTotals(
         account_id,
         winner,
-        points_balance=kept.points_balance + gone.points_balance,
-        points_earned=kept.points_earned + gone.points_earned,
-        score=kept.score + gone.score,
-        spend=kept.spend + gone.spend,
+        points_balance=min(kept.points_balance + gone.points_balance, MAX_TOTAL),
+        points_earned=min(kept.points_earned + gone.points_earned, MAX_TOTAL),
+        score=min(kept.score + gone.score, MAX_TOTAL),
+        spend=bounded_total(kept.spend + gone.spend),
         event_count=kept.event_count + gone.event_count,
         tier_order=kept.tier_order,
         progress=_merge_progress(kept.progress, gone.progress),

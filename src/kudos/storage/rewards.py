@@ -28,10 +28,12 @@ form still read (``compact_progress``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kudos.rules.schema import MAX_TOTAL
 from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
 
@@ -101,11 +103,19 @@ def _totals(
         points_balance=int(row[0]),
         points_earned=int(row[1]),
         score=int(row[2]),
-        spend=float(row[3]),
+        spend=_finite(float(row[3])),
         event_count=int(row[4]),
         tier_order=None if row[5] is None else int(row[5]),
         progress=compact_progress(decode_json(row[6])),
     )
+
+
+def _finite(spend: float) -> float:
+    """A stored spend within ``±MAX_TOTAL``: earlier versions could let it overflow to
+    infinity (and show it as null); today's clamp it as they add."""
+    if math.isnan(spend):
+        return 0.0
+    return max(-float(MAX_TOTAL), min(spend, float(MAX_TOTAL)))
 
 
 # The columns ``totals`` reads, in its order: also what the writer remembers.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kudos.rules.schema import tier_names
 from kudos.storage import accounts as account_rows
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
@@ -63,10 +64,10 @@ def profile_updated(
 
 
 def _tier_names(tx: Tx, account_id: int) -> dict[int, str]:
-    """Tier order → name in the program in force."""
+    """Tier order → name in the program in force (read best effort: a stored program this
+    version cannot load must not fail the payloads of the worker's shared work)."""
     found = programs.current(tx, account_id)
-    tiers = found[1].get("tiers", []) if found else []
-    return {tier["order"]: tier["name"] for tier in tiers}
+    return tier_names(found[1]) if found else {}
 
 
 def notification_push(
