@@ -8,6 +8,7 @@ import logging
 
 import click
 
+from kudos import errors
 from kudos.bootstrap import build_database, build_keyring, run_worker
 from kudos.cli_support import db_option, in_transaction, settings_from
 from kudos.services import accounts, webhooks
@@ -41,10 +42,19 @@ def add(
     """Register an endpoint and print its signing secret (shown only now)."""
     settings = settings_from(database_url)
     keyring = build_keyring(settings)
+    rules = webhooks.EndpointRules(
+        max_endpoints=settings.webhook_max_endpoints,
+        allow_private=settings.webhook_allow_private,
+    )
+    try:  # the API's checks; the lookup before the transaction, which must not wait on DNS
+        webhooks.check_url(url, allow_private=rules.allow_private)
+        webhooks.check_resolved(url, allow_private=rules.allow_private)
+    except errors.KudosError as exc:
+        raise click.ClickException(exc.message) from None
     created = in_transaction(
         settings,
         lambda tx: webhooks.create_endpoint(
-            tx, accounts.named(tx, account_name), keyring, url=url, topics=list(topics)
+            tx, accounts.named(tx, account_name), keyring, url=url, topics=list(topics), rules=rules
         ),
     )
     if as_json:

@@ -25,11 +25,11 @@ WEBHOOKS = "/api/kudos/v1/webhooks"
 Run = Callable[..., Result]
 
 
-def invoke(database_url: str, *args: str) -> Result:
+def invoke(database_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(
         main,
         [*args, "--db", database_url],
-        env={"KUDOS_SERVER_KEY": SERVER_KEY},
+        env={"KUDOS_SERVER_KEY": SERVER_KEY, **(env or {})},
         catch_exceptions=False,
     )
 
@@ -202,3 +202,59 @@ async def test_redeliver_queues_a_known_message(
     noted = invoke(database_url, "webhooks", "redeliver", message["messageId"], "--account", "shop")
     assert noted.exit_code == 0, noted.output
     assert "its endpoint is disabled: enable it first" in noted.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:secret@example.com/hook",  # credentials, which `list` would print
+        "https://example.com:99999/hook",
+        "https://example.com/ho\x00ok",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/",
+        "http://[::ffff:169.254.169.254]/",
+    ],
+)
+def test_add_refuses_what_the_api_refuses(run: Run, url: str) -> None:
+    result = run("webhooks", "add", url, "--topic", "customer.created", "--account", "shop")
+    assert result.exit_code == 1, result.output
+    assert "Invalid value: 'url'" in result.output and "secret" not in result.output
+    assert json.loads(run("webhooks", "list", "--account", "shop", "--json").output) == []
+
+
+def test_add_keeps_to_the_endpoint_limit(database_url: str, run: Run) -> None:
+    def add_one(n: int) -> Result:
+        args = ("webhooks", "add", f"{URL}/{n}", "--topic", "customer.created")
+        limit = {"KUDOS_WEBHOOK_MAX_ENDPOINTS": "2"}
+        return invoke(database_url, *args, "--account", "shop", env=limit)
+
+    assert [add_one(n).exit_code for n in range(2)] == [0, 0]
+    third = add_one(2)
+    assert third.exit_code == 1 and "at most 2 webhook endpoints" in third.output
+    assert len(json.loads(run("webhooks", "list", "--account", "shop", "--json").output)) == 2
+
+
+def test_add_refuses_private_targets_when_they_are_off(database_url: str, run: Run) -> None:
+    args = ("webhooks", "add", "http://127.0.0.1:5432/", "--topic", "customer.created")
+    off = {"KUDOS_WEBHOOK_ALLOW_PRIVATE": "false"}
+    result = invoke(database_url, *args, "--account", "shop", env=off)
+    assert result.exit_code == 1 and "does not deliver to" in result.output
+
+
+def test_list_never_shows_credentials_of_an_endpoint_stored_before_they_were_refused(
+    run: Run, database_url: str
+) -> None:
+    created = add(run, "customer.created")
+    db = build_database(Settings(database_url=database_url))
+    run_in_transaction(
+        db,
+        lambda tx: tx.execute(
+            "UPDATE webhook_endpoints SET url = ? WHERE id = ?",
+            ("https://user:hunter2@example.com/hook", created["id"]),
+        ),
+    )
+    listed = run("webhooks", "list", "--account", "shop")
+    as_json = run("webhooks", "list", "--account", "shop", "--json")
+    for output in (listed.output, as_json.output):
+        assert "hunter2" not in output and "user" not in output
+        assert "https://***@example.com/hook" in output

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +20,7 @@ from kudos.webhooks.worker import Worker
 from tests.conftest import events_body
 
 HOLD_LIMIT = 30.0  # a held request is answered after this long at the latest
+TRICKLE_SECONDS = 0.2  # between two bytes of a trickled answer
 EVENTS = "/api/v4.0/integrations/events"
 HOOKS = "/api/kudos/v1/webhooks"
 
@@ -42,6 +43,8 @@ class Receiver:
     received: list[Delivery] = field(default_factory=list)
     statuses: dict[str, deque[int]] = field(default_factory=dict)
     holds: dict[str, threading.Event] = field(default_factory=dict)
+    trickles: set[str] = field(default_factory=set)
+    done: threading.Event = field(default_factory=threading.Event)
     in_flight: dict[str, int] = field(default_factory=dict)
     most_in_flight: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,6 +61,11 @@ class Receiver:
         """Keep requests to ``path`` open until the returned event is set."""
         self.holds[path] = threading.Event()
         return self.holds[path]
+
+    def trickle(self, path: str) -> None:
+        """Answer requests to ``path`` with a 200 whose body comes one byte at a time, on and
+        on (until the test ends)."""
+        self.trickles.add(path)
 
     def got(self, path: str = "/hook") -> list[Delivery]:
         with self.lock:
@@ -99,8 +107,21 @@ def _server(receiver: Receiver) -> ThreadingHTTPServer:
         def do_POST(self) -> None:
             status = receiver._handle(self)
             self.send_response(status)
+            if self.path in receiver.trickles:
+                self._trickle()
+                return
             self.send_header("content-length", "0")
             self.end_headers()
+
+        def _trickle(self) -> None:
+            self.send_header("content-length", str(10**9))
+            self.end_headers()
+            try:
+                while not receiver.done.wait(TRICKLE_SECONDS):
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+            except OSError:  # the client hung up
+                pass
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -123,6 +144,7 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield found
     finally:
+        found.done.set()
         for event in found.holds.values():
             event.set()
         server.shutdown()
@@ -150,20 +172,32 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def make_worker(runtime: Runtime, settings: Settings) -> AsyncIterator[Callable[..., Worker]]:
-    """Workers on the test's runtime (its writer), with an injected clock."""
-    clients: list[httpx.AsyncClient] = []
+    """Workers on the test's runtime (its writer), with an injected clock, and the
+    production client (guarded connections) unless the test gives one."""
+    workers: list[Worker] = []
 
-    def make(clock: Callable[[], float], **overrides: Any) -> Worker:
-        client = httpx.AsyncClient()
-        clients.append(client)
+    def make(
+        clock: Callable[[], float], *, client: httpx.AsyncClient | None = None, **overrides: Any
+    ) -> Worker:
         configured = settings.model_copy(update=overrides) if overrides else settings
-        return build_worker(
-            configured, runtime.writer, runtime.context.keyring, client=client, clock=clock
+        workers.append(
+            build_worker(
+                configured, runtime.writer, runtime.context.keyring, client=client, clock=clock
+            )
         )
+        return workers[-1]
 
     yield make
-    for client in clients:
-        await client.aclose()
+    for made in workers:
+        await made.client.aclose()
+
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def mock_client(handler: Handler) -> httpx.AsyncClient:
+    """A client whose requests ``handler`` answers (no network; no timeouts of its own)."""
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
 
 @pytest.fixture

@@ -62,3 +62,11 @@ def test_an_endpoint_is_disabled_only_after_failing_for_the_whole_period() -> No
     assert not policy.should_disable(rules, failing_since=None, now=10_000)
     assert not policy.should_disable(rules, failing_since=0, now=3599)
     assert policy.should_disable(rules, failing_since=0, now=3600)
+
+
+def test_an_attempt_starts_only_while_its_lease_covers_its_deadline_and_its_recording() -> None:
+    rules = Settings(webhook_timeout_seconds=10).webhook_policy()
+    assert rules.lease == 120  # nine timeouts and two recording margins
+    least = rules.timeout + policy.RECORD_MARGIN
+    assert rules.can_start(lease_end=1000 + least, now=1000)
+    assert not rules.can_start(lease_end=1000 + least - 0.001, now=1000)

@@ -249,3 +249,30 @@ def test_kudos_worker_refuses_sqlite(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done
     assert b"`kudos worker` is for PostgreSQL" in done.stderr
+
+
+async def test_sigterm_returns_within_about_the_timeout_while_receivers_trickle(
+    postgres_url: str,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    receiver: Receiver,
+    start_worker: Callable[[str], subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    """A receiver that answers a byte at a time for ever cannot keep a worker from stopping:
+    its attempts end at the timeout and are recorded, the messages not yet started are
+    given back (due at once, their attempt uncounted)."""
+    endpoint = await add_endpoint(
+        client, auth, receiver.url("/slow"), "customer.created", "event.received"
+    )
+    receiver.trickle("/slow")
+    for n in range(4):
+        await send(client, auth, f"cust-{n}")
+    process = start_worker(postgres_url)
+    receiver.wait_for(1, "/slow", timeout=30)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=TIMEOUT + 10) == 0, worker_log(tmp_path)
+    assert "Traceback" not in worker_log(tmp_path)
+    staged = await messages(client, auth, endpoint["id"])
+    assert len(staged) == 12
+    assert all(m["attempts"] == (m["state"] == "delivered") for m in staged)

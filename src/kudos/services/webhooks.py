@@ -3,14 +3,20 @@
 Writes run through the writer as ``ManageWebhooks`` work (ordered with the events around
 them; the outbox sees a change from the next batch on). An endpoint's signing secret is
 returned once, when it is created, and stored only encrypted under the server key.
+
+A URL passes ``check_url`` (its shape, and the target policy for an address written in it)
+inside the write, and ``check_resolved`` (the addresses its host name resolves to) before
+it: resolving waits on DNS, so callers run it off the event loop and outside any
+transaction. The worker checks the target again at every delivery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, iso, utc_now
@@ -19,25 +25,76 @@ from kudos.services.security import Keyring
 from kudos.storage import webhooks as webhook_rows
 from kudos.storage.db import Tx
 from kudos.storage.webhooks import EndpointRow
-from kudos.webhooks import outbox, signing
+from kudos.webhooks import outbox, signing, targets, urls
 
-MAX_URL = 2000
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 STATES = ("pending", "delivered", "dead")
+CHANGEABLE = ("url", "topics", "active")
+_BAD_URL = (
+    f"Invalid value: 'url' must be an absolute http(s) URL of at most {urls.MAX_URL} characters,"
+    " with a host, a port from 1 to 65535 if any, no user name or password, and no spaces or"
+    " control characters."
+)
+_REFUSED_TARGET = (
+    "Invalid value: 'url' targets an address this server does not deliver to (see"
+    ' docs/webhooks.md, "Targets").'
+)
+
+# ``socket.getaddrinfo``'s shape; tests pass a fake DNS.
+Resolve = Callable[..., Sequence[tuple[Any, ...]]]
 
 
-def check_url(url: Any) -> str:
-    """An absolute http(s) URL, or ``InvalidValue``."""
-    if not isinstance(url, str) or not url.strip():
+@dataclass(frozen=True, slots=True)
+class EndpointRules:
+    """What an account's endpoints may be: how many, and whether private targets are allowed
+    (``KUDOS_WEBHOOK_MAX_ENDPOINTS``, ``KUDOS_WEBHOOK_ALLOW_PRIVATE``)."""
+
+    max_endpoints: int
+    allow_private: bool
+
+
+def check_url(url: Any, *, allow_private: bool) -> str:
+    """An absolute http(s) URL whose host is allowed as written, or ``InvalidValue``
+    (``MissingArguments`` when there is none). Host names are resolved by ``check_resolved``."""
+    if not isinstance(url, str) or not url:
         raise errors.MissingArguments("Missing arguments: 'url' is required.")
-    text = url.strip()
-    parts = urlsplit(text)
-    if len(text) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.InvalidValue(
-            f"Invalid value: 'url' must be an absolute http(s) URL of at most {MAX_URL} characters."
-        )
-    return text
+    parts = _split(url)
+    host = parts.hostname or ""
+    address = targets.literal(host)
+    if address is not None:
+        if not targets.allowed(address, allow_private=allow_private):
+            raise errors.InvalidValue(_REFUSED_TARGET)
+    elif not urls.valid_name(host):
+        raise errors.InvalidValue(_BAD_URL)
+    elif not targets.name_allowed(host, allow_private=allow_private):
+        raise errors.InvalidValue(_REFUSED_TARGET)
+    return url
+
+
+def check_resolved(url: str, *, allow_private: bool, resolve: Resolve | None = None) -> None:
+    """Refuse a URL (already through ``check_url``) whose host name resolves to any refused
+    address. Blocks on DNS: run it off the event loop and outside a transaction. A name that
+    does not resolve (yet) passes: every delivery resolves and checks again."""
+    parts = _split(url)
+    host = parts.hostname or ""
+    if targets.literal(host) is not None:
+        return  # checked as written
+    lookup = resolve or socket.getaddrinfo  # looked up now: tests replace it
+    try:
+        found = lookup(host, parts.port or parts.scheme, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return
+    addresses = [str(info[4][0]) for info in found]
+    if not targets.all_allowed(addresses, allow_private=allow_private):
+        raise errors.InvalidValue(_REFUSED_TARGET)
+
+
+def _split(url: str) -> SplitResult:
+    parts = urls.split(url)
+    if parts is None:
+        raise errors.InvalidValue(_BAD_URL)
+    return parts
 
 
 def check_topics(topics: Any) -> list[str]:
@@ -56,7 +113,7 @@ def public(row: EndpointRow) -> dict[str, Any]:
     """An endpoint as the API shows it (never its secret)."""
     return {
         "id": row.id,
-        "url": row.url,
+        "url": urls.masked(row.url),
         "topics": row.topics,
         "active": row.active,
         "disabledReason": row.disabled_reason,
@@ -67,10 +124,12 @@ def public(row: EndpointRow) -> dict[str, Any]:
 
 
 def create_endpoint(
-    tx: Tx, account: Account, keyring: Keyring, *, url: Any, topics: Any
+    tx: Tx, account: Account, keyring: Keyring, *, url: Any, topics: Any, rules: EndpointRules
 ) -> dict[str, Any]:
     """Register an endpoint; the answer carries its secret, shown only this once."""
-    url, topics = check_url(url), check_topics(topics)
+    url = check_url(url, allow_private=rules.allow_private)
+    topics = check_topics(topics)
+    _check_room(tx, account, rules.max_endpoints)
     secret = signing.new_secret()
     endpoint_id = webhook_rows.insert_endpoint(
         tx,
@@ -84,6 +143,22 @@ def create_endpoint(
     return {**public(_endpoint(tx, account, endpoint_id)), "secret": secret}
 
 
+def _check_room(tx: Tx, account: Account, most: int) -> None:
+    """Refuse an endpoint past the account's limit. The account's endpoints are locked first
+    (a no-op on SQLite's single writer), so two registrations at once cannot both pass."""
+    tx.db.lock(tx, [lock_key(account.id)])
+    if webhook_rows.count_endpoints(tx, account.id) >= most:
+        raise errors.InvalidValue(
+            f"Invalid value: an account has at most {most} webhook endpoints"
+            " (KUDOS_WEBHOOK_MAX_ENDPOINTS); remove one first."
+        )
+
+
+def lock_key(account_id: int) -> str:
+    """The lock that orders writes to one account's endpoints."""
+    return f"webhooks:{account_id}"
+
+
 def list_endpoints(tx: Tx, account: Account) -> list[dict[str, Any]]:
     return [public(row) for row in webhook_rows.endpoints(tx, account.id)]
 
@@ -93,16 +168,20 @@ def get_endpoint(tx: Tx, account: Account, endpoint_id: int) -> dict[str, Any]:
 
 
 def update_endpoint(
-    tx: Tx, account: Account, endpoint_id: int, changes: dict[str, Any]
+    tx: Tx, account: Account, endpoint_id: int, changes: dict[str, Any], *, rules: EndpointRules
 ) -> dict[str, Any]:
-    """Change url, topics and/or active; re-activating clears the failure record."""
+    """Change url, topics and/or active; re-activating clears the failure record. A field
+    given as ``null`` is refused (leave it out to keep it)."""
+    for name in CHANGEABLE:
+        if name in changes and changes[name] is None:
+            raise errors.NullArguments(f"Null arguments: '{name}' must not be null.")
     row = _endpoint(tx, account, endpoint_id)
-    if changes.get("url") is not None:
-        row.url = check_url(changes["url"])
-    if changes.get("topics") is not None:
+    if "url" in changes:
+        row.url = check_url(changes["url"], allow_private=rules.allow_private)
+    if "topics" in changes:
         row.topics = check_topics(changes["topics"])
-    active = changes.get("active")
-    if active is not None:
+    if "active" in changes:
+        active = changes["active"]
         if not isinstance(active, bool):
             raise errors.InvalidValue("Invalid value: 'active' must be true or false.")
         if active and not row.active:
@@ -225,7 +304,7 @@ class ManageWebhooks:
 
     def lock_keys(self) -> list[str]:
         assert self.account is not None
-        return [f"webhooks:{self.account.id}"]
+        return [lock_key(self.account.id)]
 
     def apply(self, tx: Tx) -> Any:
         assert self.account is not None

@@ -98,6 +98,12 @@ def insert_endpoint(
     return int(row[0])
 
 
+def count_endpoints(tx: Tx, account_id: int) -> int:
+    """How many endpoints the account has (active or not)."""
+    row = tx.one("SELECT count(*) FROM webhook_endpoints WHERE account_id = ?", (account_id,))
+    return 0 if row is None else int(row[0])
+
+
 def endpoint(tx: Tx, account_id: int, endpoint_id: int) -> EndpointRow | None:
     row = tx.one(
         f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = ? AND id = ?",
@@ -142,20 +148,30 @@ def delete_endpoint(tx: Tx, account_id: int, endpoint_id: int) -> bool:
     return True
 
 
-def due_endpoints(tx: Tx, now: str, *, limit: int, busy: Sequence[int]) -> list[int]:
-    """Active endpoints (not ``busy``) with messages due by ``now``, in random order so that
-    none is starved when there are more than a claim can serve."""
-    sql = (
-        "SELECT e.id FROM webhook_endpoints e WHERE e.active = ? AND EXISTS (SELECT 1 FROM"
-        " webhook_messages m WHERE m.endpoint_id = e.id AND m.state = 'pending'"
-        " AND m.next_attempt_at <= ?)"
+def due_endpoints(
+    tx: Tx, now: str, *, limit: int, busy: Sequence[int], busy_accounts: Sequence[int]
+) -> list[tuple[int, int]]:
+    """``(endpoint id, account id)`` of active endpoints (neither ``busy`` nor of a busy
+    account) with messages due by ``now``: first one endpoint of each account, then a second
+    of each, and so on, in random order within each round, so that an account with many
+    endpoints does not fill a claim and no endpoint is starved."""
+    where = (
+        "e.active = ? AND EXISTS (SELECT 1 FROM webhook_messages m WHERE m.endpoint_id = e.id"
+        " AND m.state = 'pending' AND m.next_attempt_at <= ?)"
     )
     params: list[Any] = [True, now]
-    if busy:
-        sql += f" AND e.id NOT IN ({', '.join('?' * len(busy))})"
-        params.extend(busy)
+    for column, excluded in (("e.id", busy), ("e.account_id", busy_accounts)):
+        if excluded:
+            where += f" AND {column} NOT IN ({', '.join('?' * len(excluded))})"
+            params.extend(excluded)
     params.append(limit)
-    return [int(row[0]) for row in tx.all(sql + " ORDER BY random() LIMIT ?", params)]
+    rows = tx.all(
+        "SELECT id, account_id FROM (SELECT e.id, e.account_id, ROW_NUMBER() OVER"
+        " (PARTITION BY e.account_id ORDER BY random()) AS turn FROM webhook_endpoints e"
+        f" WHERE {where}) AS due ORDER BY turn, random() LIMIT ?",
+        params,
+    )
+    return [(int(row[0]), int(row[1])) for row in rows]
 
 
 def lock_due(tx: Tx, endpoint_id: int, now: str, *, limit: int) -> list[int]:
@@ -189,6 +205,21 @@ def claim(tx: Tx, row_ids: Sequence[int], *, now: str, lease_until: str) -> list
         row_ids,
     )
     return [Claimed(*row) for row in rows]
+
+
+def give_back(tx: Tx, claimed: Sequence[Claimed], *, now: str) -> int:
+    """Undo the claims of messages that were never attempted: each is due again at once and
+    its attempt uncounted, unless its claim was lost meanwhile (the count moved on).
+    How many were given back."""
+    given = 0
+    for message in claimed:
+        done = tx.execute(
+            "UPDATE webhook_messages SET attempts = attempts - 1, next_attempt_at = ?,"
+            " updated_at = ? WHERE id = ? AND attempts = ? AND state = 'pending'",
+            (now, now, message.row_id, message.attempt),
+        )
+        given += int(done.rowcount)
+    return given
 
 
 def record(

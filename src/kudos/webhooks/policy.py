@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 JITTER = 0.2
-# Messages a worker claims per slot of an endpoint (see ``worker``); the lease covers their wait.
+# Messages a worker claims per slot of an endpoint, and per slot of an account (see
+# ``worker``); the lease covers their wait.
 PREFETCH = 8
+# Seconds kept, after an attempt's deadline and before its lease ends, to record its outcome.
+RECORD_MARGIN = 15.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
 
@@ -38,14 +41,21 @@ class Policy:
     timeout: float
     concurrency: int
     per_endpoint: int
+    per_account: int
     disable_after: float
     poll: float
+    allow_private: bool
 
     @property
     def lease(self) -> float:
         """How long a claimed attempt is held: past it, another worker may take it over. A
         claimed message may wait for ``PREFETCH`` attempts of its endpoint before its own."""
-        return self.timeout * (PREFETCH + 1) + 30.0
+        return self.timeout * (PREFETCH + 1) + 2 * RECORD_MARGIN
+
+    def can_start(self, *, lease_end: float, now: float) -> bool:
+        """Whether an attempt starting ``now`` ends (its whole deadline) and is recorded
+        before its lease ends at ``lease_end``; if not, the message is given back unsent."""
+        return lease_end - now >= self.timeout + RECORD_MARGIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from kudos.api.deps import RuntimeDep, SecretKeyAuth, read
+from kudos.api.routing import KudosRoute
 from kudos.api.schemas import (
     WebhookAttemptsPage,
     WebhookCreate,
@@ -23,7 +26,7 @@ from kudos.domain.model import Account, Credentials
 from kudos.services import webhooks
 from kudos.storage.db import Tx
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=KudosRoute)
 
 MAX_ID = 2**63 - 1
 EndpointId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -33,6 +36,11 @@ Before = Annotated[
 ]
 
 
+# How long registration waits for DNS; a name not resolved by then passes (every delivery
+# resolves and checks it again).
+RESOLVE_SECONDS = 5.0
+
+
 async def _write(
     runtime: Runtime, credentials: Credentials, fn: Callable[[Tx, Account], Any]
 ) -> Any:
@@ -40,14 +48,37 @@ async def _write(
     return await runtime.writer.submit(work)
 
 
+def _rules(runtime: Runtime) -> webhooks.EndpointRules:
+    settings = runtime.settings
+    return webhooks.EndpointRules(
+        max_endpoints=settings.webhook_max_endpoints,
+        allow_private=settings.webhook_allow_private,
+    )
+
+
+async def _check_target(runtime: Runtime, credentials: Credentials, url: Any) -> None:
+    """Check where a URL's host name resolves, before the write (the writer never waits on
+    DNS): its shape first (nothing to resolve in a malformed URL), then the caller's keys
+    (no lookups for strangers), then the lookup, in a thread."""
+    allow_private = runtime.settings.webhook_allow_private
+    checked = webhooks.check_url(url, allow_private=allow_private)
+    await read(runtime, credentials, lambda tx, account: None)
+    lookup = asyncio.to_thread(webhooks.check_resolved, checked, allow_private=allow_private)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(lookup, RESOLVE_SECONDS)
+
+
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Add an endpoint")
 async def create(body: WebhookCreate, runtime: RuntimeDep, credentials: SecretKeyAuth) -> Any:
     """Register an endpoint; the answer's ``secret`` signs its deliveries and is shown once."""
-    keyring = runtime.context.keyring
+    keyring, rules = runtime.context.keyring, _rules(runtime)
+    await _check_target(runtime, credentials, body.url)
     return await _write(
         runtime,
         credentials,
-        lambda tx, a: webhooks.create_endpoint(tx, a, keyring, url=body.url, topics=body.topics),
+        lambda tx, a: webhooks.create_endpoint(
+            tx, a, keyring, url=body.url, topics=body.topics, rules=rules
+        ),
     )
 
 
@@ -67,9 +98,13 @@ async def update(
 ) -> Any:
     """Change its url, topics or ``active``; setting ``active: true`` on a disabled endpoint
     clears its failure record, and its pending messages flow again."""
-    changes = body.model_dump(exclude_unset=True)
+    changes, rules = body.model_dump(exclude_unset=True), _rules(runtime)
+    if changes.get("url") is not None:
+        await _check_target(runtime, credentials, changes["url"])
     return await _write(
-        runtime, credentials, lambda tx, a: webhooks.update_endpoint(tx, a, endpointId, changes)
+        runtime,
+        credentials,
+        lambda tx, a: webhooks.update_endpoint(tx, a, endpointId, changes, rules=rules),
     )
 
 
