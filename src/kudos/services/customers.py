@@ -17,6 +17,12 @@ from kudos.storage.db import Tx
 
 MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 50
+# Metadata bytes (as stored JSON) one page of events carries at most; a page always holds one
+# event, so any event (a request holds at most 1 MiB) can be read.
+MAX_EVENTS_PAGE_BYTES = 2 * 1024 * 1024
+# Sizes of events asked for at a time: first this many, doubling up to the maximum.
+SIZES_CHUNK = 8
+MAX_SIZES_CHUNK = 64
 
 
 @dataclass(slots=True)
@@ -77,12 +83,13 @@ def get_customer(tx: Tx, account: Account, customer_id: str) -> dict[str, Any]:
 def list_events(
     tx: Tx, account: Account, customer_id: str, *, limit: int, start_after: int | None
 ) -> dict[str, Any]:
-    """One page of the profile's raw events, newest first, with ``hasMore``."""
+    """One page of the profile's raw events, newest first, with ``hasMore``: at most ``limit``
+    events, and no more metadata than ``MAX_EVENTS_PAGE_BYTES`` (but always one event)."""
     if not 1 <= limit <= MAX_EVENTS_PAGE:
         raise errors.InvalidValue(f"Invalid value: 'limit' must be 1 to {MAX_EVENTS_PAGE}.")
     profile = find_profile(tx, account, customer_id)
-    ids = profiles.customer_ids_of(tx, account.id, profile.id)
-    rows = event_rows.page_for_customers(tx, account.id, ids, before=start_after, limit=limit + 1)
+    linked = event_rows.linked_customers(tx, account.id, profile.id)
+    ids, more = _page_ids(tx, account.id, linked, before=start_after, limit=limit)
     return {
         "events": [
             {
@@ -92,38 +99,32 @@ def list_events(
                 "customerId": row[3],
                 "receivedAt": iso(row[4]),
             }
-            for row in rows[:limit]
+            for row in event_rows.by_ids(tx, account.id, ids)
         ],
-        "hasMore": len(rows) > limit,
+        "hasMore": more,
     }
 
 
-def event_catalog(tx: Tx, account: Account) -> dict[str, Any]:
-    """Every event name the account has sent, with its metadata keys and their types."""
-    names, keys = event_rows.catalog(tx, account.id)
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for name, key, kind, count, first, last in keys:
-        by_name.setdefault(name, []).append(
-            {
-                "key": key,
-                "type": kind,
-                "count": count,
-                "firstSeen": iso(first),
-                "lastSeen": iso(last),
-            }
-        )
-    return {
-        "events": [
-            {
-                "name": name,
-                "count": count,
-                "firstSeen": iso(first),
-                "lastSeen": iso(last),
-                "keys": by_name.get(name, []),
-            }
-            for name, count, first, last in names
-        ]
-    }
+def _page_ids(
+    tx: Tx, account_id: int, linked: event_rows.Linked, *, before: int | None, limit: int
+) -> tuple[list[int], bool]:
+    """The ids of a page's events, chosen by the size of their metadata before any is read,
+    and whether more follow. Sizes come in chunks that grow from ``SIZES_CHUNK`` to
+    ``MAX_SIZES_CHUNK`` rows: a page of a few large events asks for a few sizes (each costs
+    reading its event in the store), a page of many small ones takes a few queries."""
+    ids: list[int] = []
+    total, chunk = 0, SIZES_CHUNK
+    while True:
+        wanted = min(chunk, limit + 1 - len(ids))  # one past the page tells ``hasMore``
+        rows = event_rows.sizes(tx, account_id, linked, before=before, limit=wanted)
+        for event_id, size in rows:
+            if len(ids) == limit or (ids and total + size > MAX_EVENTS_PAGE_BYTES):
+                return ids, True
+            ids.append(event_id)
+            total += size
+        if len(rows) < wanted:
+            return ids, False
+        before, chunk = rows[-1][0], min(2 * chunk, MAX_SIZES_CHUNK)
 
 
 def find_profile(tx: Tx, account: Account, customer_id: str) -> profiles.ProfileRow:

@@ -69,6 +69,9 @@ class IngestEvents:
     received_at: str = field(default_factory=utc_now)
     account: Account | None = None
     event_ids: list[int] = field(default_factory=list)  # reserved by IngestHooks.prefetch
+    # Answered from its idempotency key by the last ``apply``: it stored nothing, so the batch
+    # counts nothing for it (``IngestHooks.item_applied``).
+    replayed: bool = False
 
     def prepare(self, tx: Tx) -> None:
         if self.account is not None:  # a retried batch: already authenticated and counted
@@ -90,7 +93,9 @@ class IngestEvents:
 
     def apply(self, tx: Tx) -> IngestOutcome:
         account = self._account()
+        self.replayed = False  # a retried batch applies again: decide afresh
         if self.idempotency_key is not None and self._seen_before(tx, account):
+            self.replayed = True
             return IngestOutcome(replayed=True, profile_id=None)
         batch = self.batch
         profile_id = self._profile_id(tx, account)
@@ -142,8 +147,10 @@ class IngestEvents:
     def _run_campaigns(
         self, tx: Tx, account: Account, profile_id: int, stored: list[rewards.StoredEvent]
     ) -> None:
-        """Evaluate the account's program on these events, in this transaction."""
-        compiled = self.context.programs.get(tx, account.id)
+        """Evaluate the account's program on these events, in this transaction (a program
+        that cannot be loaded refuses the request with 5001 only if it names these events)."""
+        names = [name for _, name, _ in stored]
+        compiled = self.context.programs.for_events(tx, account.id, names)
         if compiled is not None:
             rewards.apply_campaigns(
                 tx,
@@ -214,7 +221,7 @@ class IngestHooks:
                 programs[account_id] = work.context.programs
         identity.prefetch_profile_ids(tx, wanted)
         for account_id, customer_ids in wanted.items():
-            if programs[account_id].get(tx, account_id) is not None:
+            if programs[account_id].runs(tx, account_id):  # never raises for one account
                 known = (tx.recall((account_id, c)) for c in customer_ids)
                 reward_rows.prefetch(tx, account_id, [p for p in known if p is not None])
         ids = iter(tx.db.next_ids(tx, "events", sum(len(w.batch.events) for w in ingests)))
@@ -222,10 +229,13 @@ class IngestHooks:
             work.event_ids = [next(ids) for _ in work.batch.events]
 
     def item_applied(self, work: Any) -> None:
-        if isinstance(work, IngestEvents) and work.account is not None:
+        """Count a request that stored its events (a replay stored nothing)."""
+        if isinstance(work, IngestEvents) and work.account is not None and not work.replayed:
             self._works.append(work)
 
     def flush(self, tx: Tx) -> None:
+        """Write the batch's counts: the catalog's (within its caps, see ``storage.events``)
+        and the daily ones."""
         if not self._works:
             return
         first = min(work.received_at for work in self._works)

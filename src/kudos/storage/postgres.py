@@ -29,6 +29,7 @@ class PostgresDatabase(Database):
         "now": "now()",
         "timestamp": "TIMESTAMPTZ",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "metadata_bytes": "octet_length(metadata::text)",
     }
     concurrent_writers = True
     retryable_errors = (
@@ -49,6 +50,11 @@ class PostgresDatabase(Database):
         if self.schema:
             conninfo = make_conninfo(conninfo, options=f"-c search_path={self.schema}")
         self.conninfo = conninfo
+
+    def is_storage_full(self, exc: BaseException) -> bool:
+        """SQLSTATE 53100 (``disk_full``: PostgreSQL could not extend a table, index or
+        temporary file), besides the base class's ``ENOSPC`` on this side."""
+        return isinstance(exc, pg_errors.DiskFull) or super().is_storage_full(exc)
 
     def connect(self, *, writer: bool) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo, autocommit=True)

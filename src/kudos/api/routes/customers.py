@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+import msgspec
+from fastapi import APIRouter, Query, Request, Response
 
 from kudos.api.deps import ApiKeyAuth, RuntimeDep, SecretKeyAuth, credentials_for, read
+from kudos.api.routing import KudosRoute
 from kudos.api.schemas import (
     Balance,
     CustomerPublic,
@@ -21,7 +23,7 @@ from kudos.services.customers import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
 
 MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit integers in both stores
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], route_class=KudosRoute)
 
 
 @router.post("/customers", response_model=CustomerUpserted, summary="Create or update a customer")
@@ -73,15 +75,19 @@ async def list_customer_events(
         int | None,
         Query(ge=1, le=MAX_EVENT_ID, description="The last eventId of the previous page"),
     ] = None,
-) -> dict[str, Any]:
-    """Raw events of the profile (all its linked customerIds), newest first."""
-    return await read(
+) -> Response:
+    """Raw events of the profile (all its linked customerIds), newest first; a page stops
+    early, with ``hasMore``, once its metadata reaches 2 MiB (one event always fits)."""
+    # Encoded in the read thread: up to 2 MiB of metadata validated and serialized through
+    # the response model would hold the event loop, where every request waits.
+    page = await read(
         runtime,
         credentials_for(request, credentials),
-        lambda tx, account: customers.list_events(
-            tx, account, customerId, limit=limit, start_after=startAfter
+        lambda tx, account: msgspec.json.encode(
+            customers.list_events(tx, account, customerId, limit=limit, start_after=startAfter)
         ),
     )
+    return Response(page, media_type="application/json")
 
 
 @router.get(
