@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 from kudos.domain.payload import (
     MAX_EMAIL,
@@ -19,6 +27,9 @@ from kudos.domain.payload import (
     MAX_KEY_LENGTH,
     MAX_MOBILE,
 )
+from kudos.services import catalog as catalog_service
+from kudos.services import customers as customer_service
+from kudos.webhooks.urls import MAX_URL as MAX_WEBHOOK_URL
 
 NOT_BLANK = r"\S"
 """``pattern`` of a string that is not only white space (``domain.payload`` strips it)."""
@@ -137,11 +148,12 @@ class CustomerAttributes(BaseModel):
 
 
 class CustomerUpsert(BaseModel):
-    """Create or update a customer (upsert). No string may contain a NUL character."""
+    """Create or update a customer (upsert). No string may contain a NUL character; the
+    customerId may not contain ``/`` nor be ``.`` or ``..`` (no URL could reach it)."""
 
-    customerId: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    email: str | None = Field(default=None, max_length=MAX_EMAIL)
-    mobile: str | None = Field(default=None, max_length=MAX_MOBILE)
+    customerId: StrictStr = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    email: StrictStr | None = Field(default=None, max_length=MAX_EMAIL)
+    mobile: StrictStr | None = Field(default=None, max_length=MAX_MOBILE)
     customerAttributes: CustomerAttributes | None = None
 
 
@@ -192,8 +204,12 @@ class EventPublic(BaseModel):
 
 
 class EventsPage(BaseModel):
-    events: list[EventPublic]
-    hasMore: bool
+    events: list[EventPublic] = Field(
+        description="Newest first: at most `limit` events, and at most"
+        f" {customer_service.MAX_EVENTS_PAGE_BYTES // 1024 // 1024} MiB of metadata"
+        " (always one event, however large)."
+    )
+    hasMore: bool = Field(description="More events follow: pass the last eventId as startAfter.")
 
 
 class CatalogKey(BaseModel):
@@ -209,11 +225,30 @@ class CatalogEvent(BaseModel):
     count: int
     firstSeen: str
     lastSeen: str
-    keys: list[CatalogKey]
+    keys: list[CatalogKey] = Field(
+        description=f"In key order; at most {catalog_service.MAX_CATALOG_KEYS}."
+    )
+    keysTruncated: bool = Field(
+        description="The name holds as many keys as the catalog records"
+        f" ({catalog_service.MAX_CATALOG_KEYS}): keys first sent after that are not recorded."
+    )
 
 
 class EventCatalog(BaseModel):
-    events: list[CatalogEvent]
+    """One page of the event catalog, in name order."""
+
+    events: list[CatalogEvent] = Field(
+        description="At most `limit` names and about"
+        f" {catalog_service.MAX_CATALOG_PAGE_BYTES // 1024 // 1024} MiB (always one name)."
+    )
+    nextAfter: str | None = Field(
+        description="Pass as `after` for the next page; null on the last page."
+    )
+    truncated: bool = Field(
+        description="The catalog holds as many names as it records"
+        f" ({catalog_service.MAX_CATALOG_NAMES:,}): names first sent after that are not"
+        " recorded (their events are stored as usual)."
+    )
 
 
 class Health(BaseModel):
@@ -282,8 +317,13 @@ class RewardPreview(BaseModel):
 class PointsAdjustment(BaseModel):
     """A manual credit (points > 0) or debit (points < 0)."""
 
-    points: int = Field(description="Non-zero; a debit may not exceed the available balance.")
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
+    points: StrictInt = Field(
+        description='A non-zero JSON integer (not 5.0, "5" or true); a debit may not exceed'
+        " the available balance."
+    )
+    reason: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+    ]
 
 
 class PointsAdjusted(BaseModel):
@@ -390,27 +430,35 @@ Topic = Literal[
     "points.expired",
     "event.received",
 ]
+# Only typed here: ``services.webhooks.check_url`` checks a URL (the API's and the CLI's).
 WebhookUrl = Annotated[
     str,
-    StringConstraints(max_length=2000, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/.*)?$"),
+    Field(
+        description=(
+            f"An absolute http(s) URL (at most {MAX_WEBHOOK_URL} characters, no user name or"
+            " password) whose host the target policy allows (see docs/webhooks.md)."
+        ),
+        json_schema_extra={"format": "uri", "maxLength": MAX_WEBHOOK_URL},
+    ),
 ]
 
 
 class WebhookCreate(BaseModel):
     """A new endpoint: where to POST, and which topics."""
 
-    url: WebhookUrl = Field(description="An absolute http(s) URL.")
+    url: WebhookUrl
     topics: list[Topic] = Field(
         min_length=1, description="Topics to receive (see docs/webhooks.md)."
     )
 
 
 class WebhookUpdate(BaseModel):
-    """The fields to change; re-activating clears the failure record."""
+    """The fields to change (leave one out to keep it; ``null`` is refused); re-activating
+    clears the failure record."""
 
     url: WebhookUrl | None = None
     topics: Annotated[list[Topic], Field(min_length=1)] | None = None
-    active: bool | None = None
+    active: StrictBool | None = Field(default=None, description="true or false (strictly).")
 
 
 class WebhookPublic(BaseModel):
