@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     request_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=MAX_BODY_BYTES)
     # Requests a process serves at once; past it, 503 with Retry-After (load shedding).
     max_requests_in_flight: int = Field(default=1024, ge=1)
+    # One account's share of both (requests whose key the process has not seen yet share one
+    # more): no tenant can take every slot or every byte from the others.
+    account_requests_in_flight: int = Field(default=256, ge=1)
+    account_request_memory_bytes: int = Field(default=16 * 1024 * 1024, ge=MAX_BODY_BYTES)
     # Open connections a process accepts (uvicorn's limit_concurrency); past it, plain 503.
     max_connections: int = Field(default=4096, ge=1)
     # The SQLite WAL is checkpointed and reset once it passes this size.

@@ -17,7 +17,8 @@ import pytest
 
 from kudos.api import admission
 from kudos.api.app import KudosApp
-from kudos.bootstrap import Runtime
+from kudos.bootstrap import Runtime, run_in_transaction
+from kudos.services import accounts
 from tests.conftest import configure_account, events_body
 
 EVENTS = "/api/v4.0/integrations/events"
@@ -93,6 +94,7 @@ def counts(app: KudosApp) -> Iterator[admission.Admission]:
     """The app's counters; every test ends with nothing held and nothing in flight."""
     yield app.admission
     assert (app.admission.bytes_held, app.admission.in_flight) == (0, 0)
+    assert (app.admission.bytes_of, app.admission.in_flight_of) == ({}, {})
 
 
 def upsert_body(customer_id: str) -> bytes:
@@ -189,3 +191,82 @@ async def test_held_bytes_and_requests_in_flight_come_back_whatever_happens(
     assert [o.status for o in outcomes][:4] == [200, 200, 400, 400]
     assert 429 in [o.status for o in outcomes[7:]]
     assert (counts.bytes_held, counts.in_flight) == (0, 0)
+
+
+@pytest.fixture
+def other_shop(runtime: Runtime) -> dict[str, str]:
+    """A second account's headers (both keys)."""
+    keyring = runtime.context.keyring
+    pair = run_in_transaction(runtime.db, lambda tx: accounts.create(tx, keyring, "other"))
+    return {"apikey": pair.api_key, "secretkey": pair.secret_key}
+
+
+async def _seen(app: KudosApp, headers: dict[str, str]) -> int:
+    """Make the process see the key (one request), and return its account id."""
+    assert (await play(app, CUSTOMERS, headers, [upsert_body("seen")])).status == 200
+    account = app.runtime.keys.cached(headers["apikey"])
+    assert account is not None
+    return account
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_an_account_past_its_share_of_requests_is_503_while_others_go_on(
+    app: KudosApp,
+    counts: admission.Admission,
+    auth: dict[str, str],
+    other_shop: dict[str, str],
+    path: str,
+) -> None:
+    greedy, _ = await _seen(app, auth), await _seen(app, other_shop)
+    counts.in_flight_of[greedy] = counts.account_in_flight  # its own requests, all in flight
+    counts.in_flight += counts.account_in_flight
+    try:
+        refused = await play(app, path, auth, [upsert_body("greedy")])
+        served = await play(app, path, other_shop, [BODY if path == EVENTS else upsert_body("o")])
+    finally:
+        counts.in_flight -= counts.account_in_flight
+        del counts.in_flight_of[greedy]
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert refused.headers["retry-after"] == "1"
+    assert served.status == 200
+    assert counts.refused[admission.ACCOUNT_IN_FLIGHT] == 1
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_an_account_past_its_share_of_body_bytes_is_503_while_others_go_on(
+    app: KudosApp,
+    counts: admission.Admission,
+    auth: dict[str, str],
+    other_shop: dict[str, str],
+    path: str,
+) -> None:
+    greedy, _ = await _seen(app, auth), await _seen(app, other_shop)
+    held = counts.account_memory_bytes - 10  # its slow uploads hold nearly its whole share
+    counts.bytes_of[greedy] = held
+    counts.bytes_held += held
+    try:
+        refused = await play(app, path, auth, [upsert_body("greedy")])
+        served = await play(app, path, other_shop, [BODY if path == EVENTS else upsert_body("o")])
+    finally:
+        counts.bytes_held -= held
+        del counts.bytes_of[greedy]
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert served.status == 200
+    assert counts.refused[admission.ACCOUNT_MEMORY] == 1
+
+
+async def test_keys_the_process_has_not_seen_share_one_account_s_share(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str], other_shop: dict[str, str]
+) -> None:
+    """A flood of unknown keys fills the share of unseen keys, not the known accounts'."""
+    await _seen(app, auth)
+    counts.in_flight_of[admission.UNSEEN] = counts.account_in_flight
+    counts.in_flight += counts.account_in_flight
+    try:
+        unseen = await play(app, CUSTOMERS, other_shop, [upsert_body("first")])
+        known = await play(app, CUSTOMERS, auth, [upsert_body("known")])
+    finally:
+        counts.in_flight -= counts.account_in_flight
+        del counts.in_flight_of[admission.UNSEEN]
+    assert (unseen.status, unseen.code()) == (503, 5003)
+    assert known.status == 200

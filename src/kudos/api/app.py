@@ -57,23 +57,24 @@ class KudosApp:
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
-        # One coroutine for the hot path: the in-flight limit is checked inline.
-        counts = self.admission
         route = ingest.match(scope["path"])
-        if counts.in_flight >= counts.max_in_flight and scope["path"] not in UNSHED_PATHS:
-            counts.refused[admission.IN_FLIGHT] += 1
+        if scope["path"] in UNSHED_PATHS:
+            await self.api(scope, receive, send)
+            return
+        # Before anything is read: the process's and the account's share of requests.
+        account = admission.account_of(scope["headers"], self.runtime.keys.cached)
+        if not self.admission.enter(account):
             await _answer(send, admission.saturated(), legacy=route is not None and route.legacy)
             return
-        counts.in_flight += 1
         try:
             if route is not None:
-                await self.ingest(scope, receive, send, route)
+                await self.ingest(scope, receive, send, route, account)
             elif scope["method"] in _BODY_METHODS:
-                await self._with_body(scope, receive, send)
+                await self._with_body(scope, receive, send, account)
             else:
                 await self.api(scope, receive, send)
         finally:
-            counts.in_flight -= 1
+            self.admission.leave(account)
 
     async def _other(self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send) -> None:
         if scope["type"] == "lifespan":
@@ -82,7 +83,7 @@ class KudosApp:
             await self.api(scope, receive, send)
 
     async def _with_body(
-        self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send
+        self, scope: ingest.Scope, receive: ingest.Receive, send: ingest.Send, account: int
     ) -> None:
         headers = dict(scope["headers"])
         announced = admission.announced_length(headers.get(b"content-length"))
@@ -90,7 +91,9 @@ class KudosApp:
         if refused is not None:
             await _answer(send, refused)
             return
-        body = admission.BodyGuard(receive, self.admission, announced=announced or 0)
+        body = admission.BodyGuard(
+            receive, self.admission, announced=announced or 0, account=account
+        )
         try:
             await self.api(scope, body, send)
         finally:

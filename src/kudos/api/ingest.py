@@ -97,11 +97,14 @@ class IngestHandler:
         self.keys = keys
         self.admission = admission
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, route: EventRoute) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, route: EventRoute, account: int
+    ) -> None:
+        """Serve one Send Events request; its body counts in ``account``'s share."""
         headers = _headers(scope)
         length = headers.get(b"content-length")
         announced = int(length) if length is not None and length.isdigit() else 0
-        body = BodyGuard(receive, self.admission, announced=announced)
+        body = BodyGuard(receive, self.admission, announced=announced, account=account)
         try:
             await self._ingest(scope, headers, body, route)
         except errors.KudosError as error:
