@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from kudos.bootstrap import Runtime
+from kudos.services import identity
 from tests.conftest import configure_account
 
 EVENTS = "/api/v4.0/integrations/events"
@@ -154,3 +156,65 @@ async def test_merges_are_recorded(
     assert loser_id != winner
     assert "two" in str(moved)
     assert merged_at
+
+
+async def _refused(
+    client: httpx.AsyncClient, auth: dict[str, str], customer_id: str, **extra: Any
+) -> dict[str, Any]:
+    body = {"customerId": customer_id, "events": {f"seen_{customer_id}": {}}, **extra}
+    response = await client.post(EVENTS, json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def test_a_profile_links_at_most_its_share_of_customer_ids(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that sends endless customerIds with one email cannot grow one profile (and
+    every read of it) without bound: past the cap the link is refused, nothing written."""
+    monkeypatch.setattr(identity, "MAX_LINKED_CUSTOMER_IDS", 3)
+    configure_account(runtime, channel_merging="email")
+    for n in range(3):
+        await send(client, auth, f"device-{n}", email="jane@x.io")
+    refused = await _refused(client, auth, "device-3", email="jane@x.io")
+    assert refused["code"] == 3003 and "more than 3 customerIds" in refused["message"]
+    linked = (await profile(client, auth, "device-0"))["linkedCustomerIds"]
+    assert linked == ["device-0", "device-1", "device-2"]
+    missing = await client.get(f"{CUSTOMERS}/device-3", headers=auth)
+    assert missing.status_code == 404
+
+
+async def test_a_merge_past_the_share_of_customer_ids_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(identity, "MAX_LINKED_CUSTOMER_IDS", 2)
+    configure_account(runtime, channel_merging="email")
+    await send(client, auth, "web-1", email="jane@x.io")
+    await send(client, auth, "web-2", email="jane@x.io")
+    await send(client, auth, "pos-1")  # a profile of its own, for now
+    refused = await _refused(client, auth, "pos-1", email="jane@x.io")  # would merge: 3 ids
+    assert refused["code"] == 3003
+    assert (await profile(client, auth, "pos-1"))["linkedCustomerIds"] == ["pos-1"]
+    assert (await profile(client, auth, "web-1"))["linkedCustomerIds"] == ["web-1", "web-2"]
+    assert await event_names(client, auth, "pos-1") == {"seen_pos-1"}
+
+
+async def test_a_profile_s_attributes_are_bounded_however_many_updates_add_to_them(
+    client: httpx.AsyncClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity, "MAX_ATTRIBUTES_BYTES", 400)
+    for n in range(4):  # each update alone is small; together they would pass the bound
+        body = {"customerId": "grow", "customerAttributes": {"custom": {f"k{n}": "v" * 60}}}
+        assert (await client.post(CUSTOMERS, json=body, headers=auth)).status_code == 200
+    body = {"customerId": "grow", "customerAttributes": {"custom": {"k9": "v" * 300}}}
+    refused = await client.post(CUSTOMERS, json=body, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (422, 3003)
+    custom = (await profile(client, auth, "grow"))["customerAttributes"]["custom"]
+    assert sorted(custom) == ["k0", "k1", "k2", "k3"]  # the refused update changed nothing

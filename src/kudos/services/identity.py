@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kudos import errors
 from kudos.domain import payload
 from kudos.domain.identity import (
     MergeMode,
@@ -24,6 +25,13 @@ from kudos.storage import profiles
 from kudos.storage.db import Tx
 from kudos.storage.profiles import ProfileRow
 from kudos.webhooks import gameball, outbox
+
+# What one profile holds at most, however many requests link, merge or update it (each
+# request is bounded; the profile they add up to must be too): customerIds linked to it by
+# channel merging, and its attributes as stored JSON. A request that would pass either is
+# refused (3003) and changes nothing.
+MAX_LINKED_CUSTOMER_IDS = 1000
+MAX_ATTRIBUTES_BYTES = 64 * 1024
 
 
 def lock_key(
@@ -95,6 +103,7 @@ def resolve(
     if current is None:
         assert holder is not None  # one of the two exists past the first branch
         payload.check_customer_id(customer_id, "customerId")
+        _check_linked(profiles.count_customer_ids(tx, account.id, holder.id) + 1)
         profiles.add_customer_id(tx, account.id, customer_id, holder.id, now)
         tx.remember((account.id, customer_id), holder.id)
         current = holder
@@ -175,6 +184,11 @@ def _merge(
 ) -> ProfileRow:
     """Merge the newer profile into the older one; nothing of either is lost."""
     winner, loser = (first, second) if first.id < second.id else (second, first)
+    _check_linked(
+        profiles.count_customer_ids(tx, account.id, winner.id)
+        + profiles.count_customer_ids(tx, account.id, loser.id)
+    )
+    attributes = _bounded(merge_attributes(loser.attributes, winner.attributes))
     moved = profiles.absorb(
         tx,
         account.id,
@@ -186,7 +200,7 @@ def _merge(
     )
     for customer_id in moved:
         tx.remember((account.id, customer_id), winner.id)
-    winner.attributes = merge_attributes(loser.attributes, winner.attributes)
+    winner.attributes = attributes
     winner.email = winner.email or loser.email
     winner.mobile = winner.mobile or loser.mobile
     rewards.combine_profiles(
@@ -218,9 +232,28 @@ def update_attributes(
     now: str,
 ) -> None:
     """Merge ``attributes`` into the profile's and save it."""
-    profile.attributes = merge_attributes(profile.attributes, attributes)
+    profile.attributes = _bounded(merge_attributes(profile.attributes, attributes))
     profiles.update(tx, profile, now)
     gameball.announce_profile(tx, account_id, customer_id, profile.id, now=now)
+
+
+def _check_linked(count: int) -> None:
+    """Refuse a link or merge that would give one profile more customerIds than it holds."""
+    if count > MAX_LINKED_CUSTOMER_IDS:
+        raise errors.InvalidValue(
+            "Invalid value: this would link more than"
+            f" {MAX_LINKED_CUSTOMER_IDS:,} customerIds to one profile (channel merging)."
+        )
+
+
+def _bounded(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes``, if a profile may hold them (``MAX_ATTRIBUTES_BYTES`` as JSON)."""
+    if len(profiles.encode(attributes)) > MAX_ATTRIBUTES_BYTES:
+        raise errors.InvalidValue(
+            "Invalid value: a profile's attributes (custom ones included) hold at most"
+            f" {MAX_ATTRIBUTES_BYTES // 1024} KiB as JSON; these would make it more."
+        )
+    return attributes
 
 
 def merge_attributes(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

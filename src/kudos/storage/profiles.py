@@ -134,6 +134,15 @@ def add_customer_id(tx: Tx, account_id: int, customer_id: str, profile_id: int, 
     )
 
 
+def count_customer_ids(tx: Tx, account_id: int, profile_id: int) -> int:
+    """How many customerIds point at the profile."""
+    row = tx.one(
+        "SELECT count(*) FROM customer_ids WHERE account_id = ? AND profile_id = ?",
+        (account_id, profile_id),
+    )
+    return int(row[0]) if row else 0
+
+
 def customer_ids_of(tx: Tx, account_id: int, profile_id: int) -> list[str]:
     rows = tx.all(
         "SELECT customer_id FROM customer_ids WHERE account_id = ? AND profile_id = ?"
