@@ -544,3 +544,74 @@ async def test_writes_that_need_a_program_that_cannot_be_loaded_are_refused_alon
     web, app = [await read(client, auth, f"{CUSTOMERS}/{c}") for c in ("web-1", "app-1")]
     assert web["gameballId"] != app["gameballId"]
     assert (await balance(client, auth, "web-1"))["totalPointsBalance"] == 0
+
+
+async def test_an_account_applies_at_most_ten_programs_a_minute(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    """Checking and compiling the largest program costs tens of milliseconds: a tenant
+    cannot make the server do it without end."""
+    runtime.context.clock = lambda: 6_000.0  # one minute's window for the whole test
+    for n in range(10):
+        await apply(client, auth, {"campaigns": [per_amount(f"c{n}")]})
+    refused = await client.put(PROGRAM, json={"campaigns": [per_amount("late")]}, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (429, 2003)
+    assert int(refused.headers["retry-after"]) >= 1
+    assert (await read(client, auth, PROGRAM))["version"] == 10  # nothing stored
+    runtime.context.clock = lambda: 6_060.0  # the next minute
+    assert await apply(client, auth, {"campaigns": [per_amount("next")]}) == 11
+
+
+async def test_an_account_keeps_its_last_hundred_program_versions(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(program_service, "APPLY_WINDOWS", ())  # no rate for this test
+    monkeypatch.setattr(program_service, "KEPT_VERSIONS", 3)
+    for n in range(5):
+        await apply(client, auth, {"campaigns": [per_amount(f"c{n}")]})
+
+    def versions(tx: Any) -> list[int]:
+        account = accounts.named(tx, "shop")
+        rows = tx.all("SELECT version FROM programs WHERE account_id = ?", (account.id,))
+        return sorted(row[0] for row in rows)
+
+    assert run_in_transaction(runtime.db, versions) == [3, 4, 5]
+    assert (await read(client, auth, PROGRAM))["program"]["campaigns"][0]["id"] == "c4"
+
+
+async def test_a_program_is_checked_and_compiled_off_the_event_loop(
+    client: httpx.AsyncClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    prepared = program_service.prepared
+
+    def spy(document: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)  # on a thread that runs an event loop
+        except RuntimeError:
+            seen.append(False)
+        return prepared(document)
+
+    monkeypatch.setattr(program_service, "prepared", spy)
+    monkeypatch.setattr(program_service, "load_program", _not_on_the_loop(load_program))
+    monkeypatch.setattr(rewards, "load_program", _not_on_the_loop(load_program))
+    await apply(client, auth, {"campaigns": [per_amount()]})
+    assert seen == [False]
+    send_body = {"customerId": "off-loop", "events": {"place_order": {"amount": 30}}}
+    await send(client, auth, send_body)  # the writer finds the program compiled already
+    assert (await balance(client, auth, "off-loop"))["totalPointsBalance"] == 3
+
+
+def _not_on_the_loop(load: Any) -> Any:
+    def checked(document: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return load(document)
+        raise AssertionError("a program was validated on the event loop")
+
+    return checked

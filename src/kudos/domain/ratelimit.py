@@ -37,7 +37,12 @@ class RateLimiter:
 
         A refused request is not counted, so a client that backs off recovers on time.
         """
-        windows = parse_policy(policy)
+        return self.hit_windows(account_id, parse_policy(policy), now)
+
+    def hit_windows(
+        self, account_id: int, windows: tuple[tuple[int, int], ...], now: float
+    ) -> int | None:
+        """``hit`` with the ``(window_seconds, max_requests)`` pairs given directly."""
         if not windows:
             return None
         current: list[tuple[tuple[int, int], int, int]] = []

@@ -42,6 +42,8 @@ class IngestContext:
 
     keyring: Keyring
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    # Program applies (``services.program``), counted apart from the Events requests.
+    program_limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], float] = time.time
     programs: rewards.ProgramCache = field(default_factory=rewards.ProgramCache)
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from kudos import errors
 from kudos.domain.model import Account, Credentials, utc_now
+from kudos.rules.engine import CompiledProgram, compile_program
 from kudos.rules.schema import EMPTY_PROGRAM, Program, load_program
 from kudos.services import accounts
 from kudos.services.ingest import IngestContext
@@ -34,21 +36,41 @@ def read_document(path: Path) -> Any:
         ) from None
 
 
-def apply_program(tx: Tx, account: Account, document: Any) -> dict[str, Any]:
-    """Validate and store ``document`` as the next version; the old one stays if invalid.
+# Versions kept per account: every apply stores one, so the history is bounded.
+KEPT_VERSIONS = 100
+# Applies per account: validating and compiling a large program takes tens of milliseconds.
+APPLY_WINDOWS = ((60, 10),)  # 10 a minute
+
+
+def check_program(document: Any) -> Program:
+    """Validate ``document``; refuse (3100) one whose canonical form, as JSON, would not load
+    back to the same program. Pure CPU (tens of ms for the largest program): callers on an
+    event loop run it in a thread."""
+    program = load_program(document)
+    if _reloaded(msgspec.json.decode(msgspec.json.encode(program.document()))) != program:
+        raise errors.ProgramInvalid(["(document): its stored form does not read back the same"])
+    return program
+
+
+def apply_program(
+    tx: Tx, account: Account, document: Any, *, checked: Program | None = None
+) -> dict[str, Any]:
+    """Store ``document`` (or ``checked``, a program ``check_program`` returned) as the next
+    version; nothing changes if it is invalid. Keeps the last ``KEPT_VERSIONS`` versions.
 
     What is stored is the canonical document (defaults filled in), read back from the store
-    and loaded again before the caller commits: a document whose stored form would not load
-    to the same program is refused (3100), so a stored program always loads.
+    before the caller commits: unless it reads back as written, it is refused (3100), so a
+    stored program always loads.
     """
-    program = load_program(document)
+    program = checked or check_program(document)
     version = programs.current_version(tx, account.id) + 1
     now = utc_now()
     canonical = program.document()
     programs.insert(tx, account.id, version, canonical, now)
     stored = programs.current(tx, account.id)
-    if stored is None or _reloaded(stored[1]) != program:
+    if stored is None or stored[1] != canonical:
         raise errors.ProgramInvalid(["(document): its stored form does not read back the same"])
+    programs.prune(tx, account.id, keep_from=version - KEPT_VERSIONS + 1)
     return {"version": version, "createdAt": now, "program": canonical}
 
 
@@ -70,16 +92,26 @@ def get_program(tx: Tx, account: Account) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class ApplyProgram:
-    """``PUT /api/kudos/v1/program`` as writer work."""
+    """``PUT /api/kudos/v1/program`` as writer work: ``program`` was checked (and compiled)
+    off the writer, so the writer only counts the apply against the account's rate, stores
+    it and reads it back."""
 
     context: IngestContext
     credentials: Credentials
-    document: Any
+    program: Program
     account: Account | None = None
 
     def prepare(self, tx: Tx) -> None:
-        self.account = accounts.authenticate(tx, self.context.keyring, self.credentials)
-        load_program(self.document)  # refuse an invalid document before the batch writes
+        if self.account is not None:  # a retried batch: already authenticated and counted
+            return
+        account = accounts.authenticate(tx, self.context.keyring, self.credentials)
+        now = self.context.clock()
+        wait = self.context.program_limiter.hit_windows(account.id, APPLY_WINDOWS, now)
+        if wait is not None:
+            raise errors.RateLimited(
+                "Too many requests: at most 10 programs a minute per account.", retry_after=wait
+            )
+        self.account = account
 
     def lock_keys(self) -> list[str]:
         assert self.account is not None
@@ -87,4 +119,11 @@ class ApplyProgram:
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         assert self.account is not None
-        return apply_program(tx, self.account, self.document)
+        return apply_program(tx, self.account, None, checked=self.program)
+
+
+def prepared(document: Any) -> tuple[Program, CompiledProgram]:
+    """``check_program`` and the compiled program (its version set once applied): all the
+    CPU an apply costs, for a thread."""
+    program = check_program(document)
+    return program, compile_program(program, version=0)

@@ -89,6 +89,13 @@ class ProgramCache:
             found = self._programs[account_id] = _loaded(account_id, stored[0], stored[1])
         return found
 
+    def prime(self, account_id: int, compiled: CompiledProgram) -> None:
+        """Keep a program this process just applied, compiled off the event loop (the next
+        batch then finds it instead of loading it again; a newer version replaces it)."""
+        found = self._programs.get(account_id)
+        if found is None or found.version < compiled.version:
+            self._programs[account_id] = compiled
+
     def runs(self, tx: Tx, account_id: int) -> bool:
         """Whether a program that loads is in force (never raises because of the program)."""
         return isinstance(self.lookup(tx, account_id), CompiledProgram)

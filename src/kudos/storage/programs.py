@@ -32,3 +32,8 @@ def insert(tx: Tx, account_id: int, version: int, document: dict[str, Any], now:
         "INSERT INTO programs (account_id, version, document, created_at) VALUES (?, ?, ?, ?)",
         (account_id, version, encode(document), now),
     )
+
+
+def prune(tx: Tx, account_id: int, *, keep_from: int) -> None:
+    """Delete the account's versions older than ``keep_from``."""
+    tx.execute("DELETE FROM programs WHERE account_id = ? AND version < ?", (account_id, keep_from))
