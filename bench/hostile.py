@@ -16,8 +16,8 @@ Attacks (``--scale`` multiplies the connection counts):
   byte every 5 s;
 - ``unauthenticated``: 500 connections posting 1 MiB bodies with an unknown key, in a loop;
 - ``flood``: 2,000 connections posting valid small requests (rate limit off), in a loop;
-- ``heavy``: 16 connections posting the largest valid bodies (most keys per event and per
-  request) and 8 reading the attacker's event catalog, in loops.
+- ``heavy``: 16 connections posting the largest valid bodies (the most keys and values a
+  request may hold, close to 1 MiB) and 8 reading the attacker's event catalog, in loops.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -144,8 +145,9 @@ class Attacker:
             self.open -= 1
             writer.close()
 
-    async def posting(self, body: bytes, headers: dict[str, str], path: str = EVENTS) -> None:
-        """One connection posting ``body`` in a loop (reconnecting when closed)."""
+    async def looping(self, request: bytes, label: str = "") -> None:
+        """One connection sending ``request`` again and again, each once answered
+        (reconnecting when closed); outcomes counted under ``label`` + the status."""
         while time.monotonic() < self.until:
             found = await self.connect()
             if found is None:
@@ -153,34 +155,21 @@ class Attacker:
             reader, writer = found
             try:
                 while time.monotonic() < self.until:
-                    writer.write(_request("POST", path, headers, len(body)) + body)
-                    await writer.drain()
-                    status = await _status(reader, 30)
-                    self.outcomes[status] += 1
-                    if not status.isdigit():
-                        break
-            except OSError:
-                self.outcomes["closed while sending"] += 1
-            writer.close()
-
-    async def reading(self, path: str) -> None:
-        while time.monotonic() < self.until:
-            found = await self.connect()
-            if found is None:
-                continue
-            reader, writer = found
-            try:
-                while time.monotonic() < self.until:
-                    head = _request("GET", path, self.headers(), 0)
-                    writer.write(head)
+                    writer.write(request)
                     await writer.drain()
                     status = await _status(reader, 60)
-                    self.outcomes[f"read {status}"] += 1
+                    self.outcomes[label + status] += 1
                     if not status.isdigit():
                         break
             except OSError:
-                self.outcomes["closed while reading"] += 1
+                self.outcomes[label + "closed while sending"] += 1
             writer.close()
+
+    def posting(self, body: bytes, headers: dict[str, str]) -> Awaitable[None]:
+        return self.looping(_request("POST", EVENTS, headers, len(body)) + body)
+
+    def reading(self, path: str) -> Awaitable[None]:
+        return self.looping(_request("GET", path, self.headers(), 0), "read ")
 
 
 def _small_body(n: int) -> bytes:
@@ -189,14 +178,13 @@ def _small_body(n: int) -> bytes:
     ).encode()
 
 
-def _heavy_body(keys_per_event: int, events: int) -> bytes:
-    """A body with the most keys kudos accepts, spread over events, close to 1 MiB."""
-    value = "v" * max(1, (MIB - 4096) // (keys_per_event * events) - 40)
-    metadata = {f"key_{k:03d}": value for k in range(keys_per_event)}
-    return json.dumps(
-        {"customerId": "heavy", "events": {f"heavy_{e}": metadata for e in range(events)}},
-        separators=(",", ":"),
-    ).encode()
+def _heavy_body() -> bytes:
+    """A body with the most kudos accepts, close to 1 MiB: 1,000 top-level metadata keys over
+    four events, each holding a list of nine strings (10,000 keys and array items in all)."""
+    item = "v" * ((MIB - 64 * 1024) // 9000 - 4)
+    metadata = {f"key_{k:03d}": [item] * 9 for k in range(250)}
+    events = {f"heavy_{e}": metadata for e in range(4)}
+    return json.dumps({"customerId": "heavy", "events": events}, separators=(",", ":")).encode()
 
 
 async def attack(name: str, port: int, keys: tuple[str, str], seconds: float, scale: float) -> None:
@@ -212,7 +200,7 @@ async def attack(name: str, port: int, keys: tuple[str, str], seconds: float, sc
     elif name == "flood":
         jobs = [attacker.posting(_small_body(i), attacker.headers()) for i in range(n(2000))]
     else:
-        body = _heavy_body(keys_per_event=250, events=40)
+        body = _heavy_body()
         jobs = [attacker.posting(body, attacker.headers()) for _ in range(n(16))]
         jobs += [attacker.reading(CATALOG) for _ in range(n(8))]
     await asyncio.gather(*jobs)

@@ -209,6 +209,26 @@ async def _seen(app: KudosApp, headers: dict[str, str]) -> int:
     return account
 
 
+async def _greedy_and_other(
+    app: KudosApp,
+    path: str,
+    auth: dict[str, str],
+    other_shop: dict[str, str],
+    held: dict[int, int],
+    amount: int,
+) -> tuple[Exchange, Exchange]:
+    """A request of the account whose share ``held`` (``in_flight_of`` or ``bytes_of``) says
+    is nearly spent, then one of another account."""
+    greedy, _ = await _seen(app, auth), await _seen(app, other_shop)
+    held[greedy] = amount
+    try:
+        refused = await play(app, path, auth, [upsert_body("greedy")])
+        served = await play(app, path, other_shop, [BODY if path == EVENTS else upsert_body("o")])
+    finally:
+        del held[greedy]
+    return refused, served
+
+
 @pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
 async def test_an_account_past_its_share_of_requests_is_503_while_others_go_on(
     app: KudosApp,
@@ -217,15 +237,13 @@ async def test_an_account_past_its_share_of_requests_is_503_while_others_go_on(
     other_shop: dict[str, str],
     path: str,
 ) -> None:
-    greedy, _ = await _seen(app, auth), await _seen(app, other_shop)
-    counts.in_flight_of[greedy] = counts.account_in_flight  # its own requests, all in flight
-    counts.in_flight += counts.account_in_flight
+    counts.in_flight += counts.account_in_flight  # the greedy account's requests, in flight
     try:
-        refused = await play(app, path, auth, [upsert_body("greedy")])
-        served = await play(app, path, other_shop, [BODY if path == EVENTS else upsert_body("o")])
+        refused, served = await _greedy_and_other(
+            app, path, auth, other_shop, counts.in_flight_of, counts.account_in_flight
+        )
     finally:
         counts.in_flight -= counts.account_in_flight
-        del counts.in_flight_of[greedy]
     assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
     assert refused.headers["retry-after"] == "1"
     assert served.status == 200
@@ -240,16 +258,14 @@ async def test_an_account_past_its_share_of_body_bytes_is_503_while_others_go_on
     other_shop: dict[str, str],
     path: str,
 ) -> None:
-    greedy, _ = await _seen(app, auth), await _seen(app, other_shop)
     held = counts.account_memory_bytes - 10  # its slow uploads hold nearly its whole share
-    counts.bytes_of[greedy] = held
     counts.bytes_held += held
     try:
-        refused = await play(app, path, auth, [upsert_body("greedy")])
-        served = await play(app, path, other_shop, [BODY if path == EVENTS else upsert_body("o")])
+        refused, served = await _greedy_and_other(
+            app, path, auth, other_shop, counts.bytes_of, held
+        )
     finally:
         counts.bytes_held -= held
-        del counts.bytes_of[greedy]
     assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
     assert served.status == 200
     assert counts.refused[admission.ACCOUNT_MEMORY] == 1
@@ -270,3 +286,17 @@ async def test_keys_the_process_has_not_seen_share_one_account_s_share(
         del counts.in_flight_of[admission.UNSEEN]
     assert (unseen.status, unseen.code()) == (503, 5003)
     assert known.status == 200
+
+
+async def test_an_account_over_its_rate_limit_is_429_before_its_body_is_read(
+    app: KudosApp, runtime: Runtime, counts: admission.Admission, auth: dict[str, str]
+) -> None:
+    """Over-limit requests cost no body read and no decoding: a tenant that keeps sending
+    past its limit cannot spend the server's time on bodies that will be refused anyway."""
+    configure_account(runtime, rate_limit="1")
+    runtime.context.clock = lambda: 2000.5  # one fixed second
+    first = await play(app, EVENTS, auth, [BODY])
+    refused = await play(app, EVENTS, auth, [BODY])
+    assert first.status == 200
+    assert (refused.status, refused.code(), refused.reads) == (429, 2003, 0)
+    assert refused.headers["retry-after"] == "1"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kudos.bootstrap import Runtime
-from kudos.domain.payload import MAX_METADATA_KEYS, MAX_REQUEST_VALUES
+from kudos.domain.payload import MAX_METADATA_KEYS, MAX_REQUEST_KEYS, MAX_REQUEST_VALUES
 from tests.api.test_body_rules import table_counts
 
 V4 = "/api/v4.0/integrations"
@@ -82,6 +82,13 @@ async def test_custom_attributes_merge_key_by_key_and_null_leaves_them(
     assert (attributes["custom"], attributes["city"]) == ({"a": 1, "b": 2}, "Giza")
 
 
+def _nested(values: int) -> dict[str, Any]:
+    """Events whose keys and list items add up to ``values``: 100 keys, each a list."""
+    per_key = values // 100 - 1
+    metadata = {f"k{n}": list(range(per_key)) for n in range(100)}
+    return {"customerId": "many", "events": {"e": metadata}}
+
+
 def _events(events: int, keys: int) -> dict[str, Any]:
     metadata = {f"k{n}": 0 for n in range(keys)}
     return {"customerId": "many", "events": {f"e{n}": metadata for n in range(events)}}
@@ -92,14 +99,24 @@ def _events(events: int, keys: int) -> dict[str, Any]:
     [
         (_events(1, MAX_METADATA_KEYS), True),
         (_events(1, MAX_METADATA_KEYS + 1), False),
-        (_events(MAX_REQUEST_VALUES // 250, 250), True),  # the most values a request may hold
+        (_events(MAX_REQUEST_KEYS // 250, 250), True),  # the most top-level keys
+        (_events(MAX_REQUEST_KEYS // 250 + 1, 250), False),
+        (_nested(MAX_REQUEST_VALUES), True),  # the most values a request may hold
         (
             {"customerId": "many", "events": {"a": {"list": list(range(MAX_REQUEST_VALUES))}}},
             False,  # one key and 10,000 items: one value too many
         ),
         (_events(1, 80_000), False),
     ],
-    ids=["255-keys", "256-keys", "10000-values", "10001-values", "80000-keys"],
+    ids=[
+        "255-keys",
+        "256-keys",
+        "1000-request-keys",
+        "1250-request-keys",
+        "10000-values",
+        "10001-values",
+        "80000-keys",
+    ],
 )
 async def test_keys_per_event_and_values_per_request_are_limited(
     client: httpx.AsyncClient,

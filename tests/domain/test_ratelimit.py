@@ -33,3 +33,14 @@ def test_accounts_have_separate_counters_and_off_means_off() -> None:
 def test_invalid_policies_are_refused(policy: str) -> None:
     with pytest.raises(ValueError):
         parse_policy(policy)
+
+
+def test_wait_tells_an_account_over_its_limit_without_counting() -> None:
+    limiter = RateLimiter()
+    assert limiter.wait(1, "2", 10.0) is None
+    assert limiter.hit(1, "2", 10.0) is None and limiter.hit(1, "2", 10.0) is None
+    assert limiter.wait(1, "2", 10.2) == 1  # over until the next second
+    assert limiter.wait(1, "2", 10.2) == 1  # asking again counts nothing
+    assert limiter.wait(2, "2", 10.2) is None  # another account
+    assert limiter.wait(1, "2", 11.0) is None  # a new window
+    assert limiter.wait(1, "off", 10.2) is None

@@ -126,8 +126,15 @@ class IngestHandler:
                 "Method not allowed: send events with POST.", allow="POST"
             )
         api_key = _text(headers.get(b"apikey") or b"")
-        if self.keys.cached(api_key) is None:
+        known = self.keys.entry(api_key)
+        if known is None:
             await self.keys.account_id(api_key)  # AuthError, the body unread
+        else:
+            # An account already over its rate limit is refused before its body is read and
+            # decoded; requests are counted by the writer, once authenticated (``prepare``).
+            wait = self.context.limiter.wait(known[0], known[1], self.context.clock())
+            if wait is not None:
+                raise errors.RateLimited(retry_after=wait)
         if body.announced > MAX_BODY_BYTES:
             raise errors.PayloadTooLarge()
         if not is_json(headers.get(b"content-type")):

@@ -18,8 +18,10 @@ Send Events bodies besides:
 - metadata: at most 255 keys per event, keys of at most 255 characters; values may be
   strings, numbers, booleans, null, arrays and objects, nested at most 10 levels deep (the
   metadata object is level 1);
-- at most 10,000 keys and array items (every level) in all of a request's metadata and
-  attributes (v2's ``playerAttributes``), whose ``custom`` is an object;
+- at most 1,000 metadata keys at the top level of all a request's events together (each is a
+  row of the event catalog to count), and at most 10,000 keys and array items (every level)
+  in all of a request's metadata and attributes (v2's ``playerAttributes``), whose ``custom``
+  is an object;
 - ``email``: at most 254 characters; ``mobile``: at most 50; both optional, ``null`` = absent.
 """
 
@@ -38,6 +40,9 @@ MAX_EVENT_NAME = 100
 MAX_KEY_LENGTH = 255
 MAX_DEPTH = 10
 MAX_METADATA_KEYS = 255
+# Top-level metadata keys of all a request's events: each costs the batch's catalog upsert
+# ~9 µs on the writer (measured: 10,000 of them made one request cost ~95 ms there).
+MAX_REQUEST_KEYS = 1_000
 MAX_REQUEST_VALUES = 10_000
 MAX_EMAIL = 254
 MAX_MOBILE = 50
@@ -148,7 +153,7 @@ def _from_plain(plain: _PlainBody) -> EventBatch | None:
     if not plain.customerId.strip() or not _routable(plain.customerId):
         return None
     events = []
-    remaining = MAX_REQUEST_VALUES
+    remaining, keys = MAX_REQUEST_VALUES, 0
     for name, metadata in plain.events.items():
         if metadata is None:
             metadata = {}
@@ -158,6 +163,9 @@ def _from_plain(plain: _PlainBody) -> EventBatch | None:
             size = len(metadata)
             if size > MAX_METADATA_KEYS or size > remaining:
                 _metadata_values(name, metadata, text=False, limit=remaining)
+            keys += size
+            if keys > MAX_REQUEST_KEYS:
+                raise _too_many_keys()
             remaining -= size
             for key, value in metadata.items():
                 if type(value) in _CONTAINERS:
@@ -322,6 +330,13 @@ def check_json_value(
     return count
 
 
+def _too_many_keys() -> errors.InvalidValue:
+    return errors.InvalidValue(
+        f"Invalid value: a request's events hold at most {MAX_REQUEST_KEYS:,} metadata keys"
+        " in all (at the top level of their metadata)."
+    )
+
+
 def _too_many_values() -> errors.InvalidValue:
     return errors.InvalidValue(
         f"Invalid value: a request's metadata and attributes hold at most"
@@ -346,7 +361,7 @@ def _parse_events(
     if not 1 <= len(events) <= MAX_EVENTS:
         raise errors.InvalidValue(f"Invalid value: 'events' must hold 1 to {MAX_EVENTS} events.")
     parsed = []
-    remaining = MAX_REQUEST_VALUES
+    remaining, keys = MAX_REQUEST_VALUES, 0
     for name, metadata in events.items():
         if not name or len(name) > MAX_EVENT_NAME:
             raise errors.InvalidValue(
@@ -360,6 +375,9 @@ def _parse_events(
                 f"Invalid value: the metadata of event '{name}' must be an object or null."
             )
         remaining -= _metadata_values(name, metadata, text=text, limit=remaining)
+        keys += len(metadata)
+        if keys > MAX_REQUEST_KEYS:
+            raise _too_many_keys()
         parsed.append((name, metadata))
     return tuple(parsed), remaining
 

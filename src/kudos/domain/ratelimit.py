@@ -39,6 +39,17 @@ class RateLimiter:
         """
         return self.hit_windows(account_id, parse_policy(policy), now)
 
+    def wait(self, account_id: int, policy: str, now: float) -> int | None:
+        """How long the account must wait before its next request counts, if it is over a
+        limit right now; counts nothing (a check before the work ``hit`` would count)."""
+        waits = []
+        for seconds, limit in parse_policy(policy):
+            index = int(now // seconds)
+            start, count = self._counts.get((account_id, seconds), (index, 0))
+            if start == index and count >= limit:
+                waits.append(max(1, math.ceil((index + 1) * seconds - now)))
+        return max(waits) if waits else None
+
     def hit_windows(
         self, account_id: int, windows: tuple[tuple[int, int], ...], now: float
     ) -> int | None:

@@ -44,7 +44,8 @@ class KnownKeys:
         self._reader = reader
         self._keyring = keyring
         self._clock = clock
-        self._known: dict[str, tuple[int, float]] = {}  # key → (account id, fresh until)
+        # key → (account id, its rate-limit policy, fresh until)
+        self._known: dict[str, tuple[int, str, float]] = {}
         self._unknown: dict[str, float] = {}  # key → refused without a lookup until
         self._lookups: dict[str, asyncio.Task[int | None]] = {}
 
@@ -56,12 +57,17 @@ class KnownKeys:
     def cached(self, api_key: str) -> int | None:
         """The account id of a key seen lately, without waiting (the hot path); a stale entry
         is still answered while a lookup refreshes it."""
+        entry = self.entry(api_key)
+        return None if entry is None else entry[0]
+
+    def entry(self, api_key: str) -> tuple[int, str] | None:
+        """``(account id, rate-limit policy)`` of a key seen lately, as ``cached``."""
         entry = self._known.get(api_key)
         if entry is None:
             return None
-        if entry[1] < self._clock():
+        if entry[2] < self._clock():
             self._look_up(api_key)
-        return entry[0]
+        return entry[0], entry[1]
 
     async def account_id(self, api_key: str | None) -> int:
         """The account id of ``api_key``; ``AuthError`` when it is missing or unknown."""
@@ -102,7 +108,7 @@ class KnownKeys:
             _put(self._unknown, api_key, now + UNKNOWN_SECONDS)
             return None
         self._unknown.pop(api_key, None)
-        _put(self._known, api_key, (account.id, now + KNOWN_SECONDS))
+        _put(self._known, api_key, (account.id, account.rate_limit, now + KNOWN_SECONDS))
         return account.id
 
 
