@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/hostile.py [--seconds 20] [--only slow-bodies,flood]
 
-One fresh SQLite ``kudos serve`` with two accounts: a well-behaved shop (wrk, ``--good``
-connections, the ingest benchmark's bodies) and an attacker. For each phase the shop's load
+One fresh SQLite ``kudos serve`` with a well-behaved shop (wrk, ``--good`` connections, the
+ingest benchmark's bodies; its rate limit off) and an attacker's accounts: one with kudos'
+default rate limit, and, for the flood, one without any. For each phase the shop's load
 runs for ``--seconds`` while an attacker process (this script, ``--attack NAME``) does one
 thing; the first phase has no attacker and is the reference. Every phase prints the shop's
 requests/s, p50, p99 and errors, the server's peak RSS (sampled every 0.2 s, the process and
@@ -17,7 +18,9 @@ Attacks (``--scale`` multiplies the connection counts):
 - ``unauthenticated``: 500 connections posting 1 MiB bodies with an unknown key, in a loop;
 - ``flood``: 2,000 connections posting valid small requests (rate limit off), in a loop;
 - ``heavy``: 16 connections posting the largest valid bodies (the most keys and values a
-  request may hold, close to 1 MiB) and 8 reading the attacker's event catalog, in loops.
+  request may hold, close to 1 MiB), in loops;
+- ``reads``: 8 connections reading the attacker's event catalog (after ``heavy``: its names
+  and keys), in loops.
 """
 
 from __future__ import annotations
@@ -41,8 +44,13 @@ from bench import run
 
 EVENTS = "/api/v4.0/integrations/events"
 CATALOG = "/api/kudos/v1/events/catalog"
-ATTACKS = ("big-headers", "slow-bodies", "unauthenticated", "flood", "heavy")
+ATTACKS = ("big-headers", "slow-bodies", "unauthenticated", "flood", "heavy", "reads")
 MIB = 1024 * 1024
+# The attacker's accounts: a tenant with kudos' default rate limit (Gameball's: 100 requests a
+# second, 1,200 per 30 s), and one its operator trusted with no limit at all, for the flood
+# (what a saturated server does, rather than what a rate limit does).
+ATTACKERS = {"limited": "gameball", "unlimited": "off"}
+UNLIMITED = frozenset({"flood"})
 
 
 # --- the attacker (a process of its own) ------------------------------------------------------
@@ -199,10 +207,11 @@ async def attack(name: str, port: int, keys: tuple[str, str], seconds: float, sc
         jobs = [attacker.posting(b"{" + b" " * (MIB - 2) + b"}", bad) for _ in range(n(500))]
     elif name == "flood":
         jobs = [attacker.posting(_small_body(i), attacker.headers()) for i in range(n(2000))]
-    else:
+    elif name == "heavy":
         body = _heavy_body()
         jobs = [attacker.posting(body, attacker.headers()) for _ in range(n(16))]
-        jobs += [attacker.reading(CATALOG) for _ in range(n(8))]
+    else:
+        jobs = [attacker.reading(CATALOG) for _ in range(n(8))]
     await asyncio.gather(*jobs)
     print("OUTCOMES " + json.dumps({**attacker.outcomes, "still open": attacker.open}))
 
@@ -276,20 +285,25 @@ def main() -> int:
         return _run(Path(folder), args)
 
 
+def _attacker(db_url: str, name: str, rate_limit: str) -> tuple[str, str]:
+    created = json.loads(run.kudos("accounts", "create", name, "--db", db_url, "--json"))
+    run.kudos("accounts", "set", name, "--rate-limit", rate_limit, "--db", db_url)
+    return created["apiKey"], created["secretKey"]
+
+
 def _run(work: Path, args: argparse.Namespace) -> int:
     db_url = f"sqlite:///{work}/kudos.db"
     run.kudos("migrate", "--db", db_url)
-    attacker = json.loads(run.kudos("accounts", "create", "attacker", "--db", db_url, "--json"))
-    run.kudos("accounts", "set", "attacker", "--rate-limit", "off", "--db", db_url)
-    attacker_keys = (attacker["apiKey"], attacker["secretKey"])
+    keys = {name: _attacker(db_url, name, limit) for name, limit in ATTACKERS.items()}
     os.environ["KUDOS_BODY_TIMEOUT_SECONDS"] = args.body_timeout  # run.env() passes it on
     server = run.start_kudos("hostile", db_url, work)  # the shop: account "bench"
     try:
         run.warm_up(server, argparse.Namespace(warmup=5, connections=args.good, warm_requests=0))
-        rows = [phase("none", server, attacker_keys, args)]
+        rows = [phase("none", server, keys["limited"], args)]
         for name in [a for a in args.only.split(",") if a]:
             print(f"  {name} ...", flush=True)
-            rows.append(phase(name, server, attacker_keys, args))
+            attacker = keys["unlimited" if name in UNLIMITED else "limited"]
+            rows.append(phase(name, server, attacker, args))
             time.sleep(2)  # let the server settle between attacks
     finally:
         run.stop(server.process)

@@ -82,6 +82,22 @@ def metadata(step: int, *, satisfied: bool, distinct: bool = False) -> dict[str,
     }
 
 
+def large_metadata(step: int, *, satisfied: bool) -> dict[str, Any]:
+    """``metadata`` with the largest values a request may carry where the conditions look:
+    900 KB of text (the ``contains`` still matches, at its start), a currency and a country
+    of 200 KB each, an amount and an item count spelled in 100,000 digits."""
+    order = metadata(step, satisfied=satisfied)
+    order |= {
+        "title": "Red running shoes " + "é" * 450_000,
+        "currency": "usd" + " " * 200_000,
+        "country": "D" * 200_000,
+        "order_amount": "1" * 100_000,
+        "items": "9" * 100_000,
+        "sku": f"sku-{step % SKUS}" + "x" * 100_000,
+    }
+    return order
+
+
 class Budget:
     """What the program-wide limits leave: rules, conditions and remembered values."""
 
@@ -182,10 +198,16 @@ def compiled_unchecked(document: Any) -> CompiledProgram:
     return compile_program(schema.Program.model_construct(campaigns=campaigns), version=1)
 
 
-def per_event_us(program: CompiledProgram, events: int, *, satisfied: bool) -> float:
+def per_event_us(
+    program: CompiledProgram,
+    events: int,
+    *,
+    satisfied: bool,
+    make: Callable[..., dict[str, Any]] = metadata,
+) -> float:
     """Mean µs per event over ``events`` events of one customer, from an empty progress."""
     states: dict[str, State] = {}
-    orders = [metadata(step, satisfied=satisfied) for step in range(events)]
+    orders = [make(step, satisfied=satisfied) for step in range(events)]
     facts = Facts(now=NOW)
     started = time.perf_counter()
     for order in orders:
@@ -273,6 +295,15 @@ def main() -> int:
         )
         reference = reference or costs
         print(line(name, target, costs, reference, events if legal else 0), flush=True)
+    assert reference is not None
+    for name, document in worst_programs().items():
+        target = compiled(document)
+        measure = partial(per_event_us, target, max(10, args.events // 10), make=large_metadata)
+        costs = (
+            median_of(args.rounds, partial(measure, satisfied=True)),
+            median_of(args.rounds, partial(measure, satisfied=False)),
+        )
+        print(line(f"{name}, MB values", target, costs, reference, 0), flush=True)
     return 0
 
 

@@ -9,6 +9,9 @@ import msgspec
 import pytest
 
 from kudos.rules.engine import (
+    MAX_COMPARED_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_NUMBER_CHARS,
     RULES,
     Facts,
     State,
@@ -219,3 +222,27 @@ def distinct(key: str, target: int) -> dict[str, Any]:
 
 def repeated(key: str, target: int) -> dict[str, Any]:
     return {"key": key, "op": "repeatedValue", "value": target}
+
+
+def test_text_operators_read_a_bounded_prefix_of_a_value() -> None:
+    """One event may carry a megabyte of text and a program a thousand conditions: the text
+    operators read the first ``MAX_COMPARED_CHARS`` characters (and a list's first
+    ``MAX_LIST_ITEMS`` items), so no event can make evaluation read a megabyte per condition."""
+    program = compiled(
+        make_campaign(id="has", trigger=where({"key": "t", "op": "contains", "value": "needle"})),
+        make_campaign(id="is", trigger=where({"key": "t", "op": "equals", "value": "shoe"})),
+    )
+    near = "x" * (MAX_COMPARED_CHARS - 10) + "needle" + "y" * 900_000
+    far = "x" * MAX_COMPARED_CHARS + "needle"
+    assert send(program, {}, {"t": near}) == [("has", 1, 10)]
+    assert send(program, {}, {"t": far}) == []
+    assert send(program, {}, {"t": "Shoe" + " " * 900_000}) == [("is", 1, 10)]
+    listed = ["other"] * (MAX_LIST_ITEMS - 1)
+    assert send(program, {}, {"t": [*listed, "needle"]}) == [("has", 1, 10)]
+    assert send(program, {}, {"t": [*listed, "other", "needle"]}) == []
+
+
+def test_a_string_too_long_to_be_a_number_reads_as_none() -> None:
+    assert number("1" * MAX_NUMBER_CHARS) == float("1" * MAX_NUMBER_CHARS)
+    assert number("1" * (MAX_NUMBER_CHARS + 1)) is None
+    assert number("0." + "0" * 900_000 + "1") is None

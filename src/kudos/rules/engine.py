@@ -39,6 +39,7 @@ what is stored stays bounded and finite:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping
@@ -315,11 +316,28 @@ def _equality(expected: Any) -> Predicate:
     return lambda actual: actual is not None and canonical(actual) in options
 
 
+# What the text operators read of a value: a metadata string is up to 1 MiB and a program up
+# to 1,000 conditions, so without a bound one event could make the writer (which serves every
+# account) casefold a megabyte a thousand times (measured: 2.6 s for one event). Strings are
+# compared by their first ``MAX_COMPARED_CHARS`` characters (and their folded form is cached,
+# so conditions on one value fold it once); ``contains`` looks at the first ``MAX_LIST_ITEMS``
+# items of a list.
+MAX_COMPARED_CHARS = 1_000
+MAX_LIST_ITEMS = 100
+# A string longer than this spells no number for the numeric operators (a double needs ~25).
+MAX_NUMBER_CHARS = 100
+
+
+@functools.lru_cache(maxsize=1024)  # keys are at most MAX_COMPARED_CHARS long: ~4 MB at most
+def _folded(text: str) -> str:
+    return text.casefold()
+
+
 def _contains(actual: Any, needle: str) -> bool:
     if isinstance(actual, str):
-        return needle in actual.casefold()
+        return needle in _folded(actual[:MAX_COMPARED_CHARS])
     if isinstance(actual, list):
-        return any(canonical(item) == needle for item in actual)
+        return any(canonical(item) == needle for item in actual[:MAX_LIST_ITEMS])
     return False
 
 
@@ -342,6 +360,8 @@ def number(value: Any) -> float | None:
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
+        if len(value) > MAX_NUMBER_CHARS:  # parsing is linear: no number is spelled that long
+            return None
         try:
             parsed = float(value)
         except ValueError:
@@ -353,7 +373,7 @@ def number(value: Any) -> float | None:
 def canonical(value: Any) -> str:
     """The text a value compares as: case-folded; 150.0 and 150 read the same."""
     if type(value) is str:  # the common case first
-        return value.strip().casefold()
+        return _folded(value[:MAX_COMPARED_CHARS]).strip()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -368,7 +388,7 @@ def remembered(value: Any) -> str:
     """How ``differentValues`` and ``repeatedValue`` remember a value: its canonical text,
     or a short hash of it when it is long or not printable (a customer's progress row stays
     small, and holds only text every store takes)."""
-    text = value.strip().casefold() if type(value) is str else canonical(value)
+    text = canonical(value)
     if len(text) <= MAX_VALUE_CHARS and text.isprintable():
         return text
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_HASH_BYTES)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 from collections import deque
@@ -45,6 +46,11 @@ from kudos.storage.db import Database, Tx
 log = logging.getLogger("kudos.writer")
 
 MAX_ATTEMPTS = 4
+# Fair batches (``Writer._take_batch``): the cost one share (an account) may take per batch
+# while others wait (a plain request costs about 10: ``api.ingest.work_cost``), and how far
+# into the queue, in batches, a batch looks for the waiting shares.
+SHARE_QUANTUM = 200
+SHARE_SCAN = 4
 LINGER_TURNS = 16
 LINGER_STILL_TURNS = 3
 # A full store waits for an operator to free space: clients are told to come back after this.
@@ -129,12 +135,21 @@ class NoHooks:
 
 
 class _Item:
-    __slots__ = ("future", "loop", "outcome", "work")
+    __slots__ = ("cost", "future", "loop", "outcome", "share", "work")
 
-    def __init__(self, work: Work, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        work: Work,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        share: object,
+        cost: int,
+    ) -> None:
         self.work = work
         self.future = future
         self.loop = loop
+        self.share = share
+        self.cost = cost
         self.outcome: Any = None
 
 
@@ -151,6 +166,8 @@ class Writer:
         self._queue: deque[_Item] = deque()
         self._tx: Tx | None = None
         self._running = False
+        # Shares that took more than their quantum in a contended batch: what they owe.
+        self._owed: dict[object, int] = {}
 
     def start(self) -> None:
         """Start taking work (call from the event loop that will submit)."""
@@ -160,12 +177,15 @@ class Writer:
         """Finish everything queued, then stop and close the connection."""
         self._running = False
 
-    async def submit(self, work: Work) -> Any:
-        """Queue ``work``; return its result once committed, or raise its ``KudosError``."""
+    async def submit(self, work: Work, *, share: object = None, cost: int = 1) -> Any:
+        """Queue ``work``; return its result once committed, or raise its ``KudosError``.
+
+        ``share`` says whose work it is (an account) and ``cost`` about how much work (see
+        ``_take_batch``); work that gives neither shares one share, at cost 1 each."""
         if not self._running or len(self._queue) >= self.max_queue:
             raise errors.Unavailable(retry_after=1)
         loop = asyncio.get_running_loop()
-        item = _Item(work, loop.create_future(), loop)
+        item = _Item(work, loop.create_future(), loop, share, cost)
         self._enqueue(item)
         return await item.future
 
@@ -173,9 +193,34 @@ class Writer:
         raise NotImplementedError
 
     def _take_batch(self) -> list[_Item]:
+        """The next batch: the queue in order, unless several shares (accounts) wait. Then each
+        takes work up to ``SHARE_QUANTUM`` of cost per batch, less what it owes from earlier
+        batches (deficit round robin): a share whose work passed its quantum waits out the
+        excess while the others' work goes ahead, so one tenant's heavy requests cannot make
+        every batch long (its first item always goes once it owes nothing)."""
+        queue = self._queue
+        window = list(itertools.islice(queue, self.max_batch * SHARE_SCAN))
+        if len({item.share for item in window}) <= 1:
+            self._owed.clear()
+            return [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
+        left = {item.share: SHARE_QUANTUM - self._owed.get(item.share, 0) for item in window}
         batch: list[_Item] = []
-        while self._queue and len(batch) < self.max_batch:
-            batch.append(self._queue.popleft())
+        for item in window:
+            if len(batch) == self.max_batch:
+                break
+            if left[item.share] > 0:
+                left[item.share] -= item.cost
+                batch.append(item)
+        self._owed = {share: -balance for share, balance in left.items() if balance < 0}
+        if not batch:  # every waiting share owes: the oldest work goes, so the queue moves
+            first = window[0]
+            batch.append(first)
+            self._owed[first.share] += first.cost
+        taken = {id(item) for item in batch}
+        kept = [item for item in window if id(item) not in taken]
+        for _ in range(len(window)):
+            queue.popleft()
+        queue.extendleft(reversed(kept))
         return batch
 
     def _connection(self) -> Tx:
