@@ -23,7 +23,7 @@ from kudos.services.security import KeyPair, Keyring
 from kudos.storage.db import Database, Tx, open_database
 from kudos.storage.reader import Reader
 from kudos.storage.writer import NoHooks, Writer, build_writer
-from kudos.webhooks import transport
+from kudos.webhooks import dns, transport
 from kudos.webhooks.policy import parse_duration
 from kudos.webhooks.worker import Worker
 
@@ -56,6 +56,9 @@ class Runtime:
     writer: Writer
     reader: Reader
     keys: KnownKeys
+    # Webhook host name lookups (registration and, in this process, delivery): bounded per
+    # account, on threads of their own.
+    resolver: dns.Resolver = field(default_factory=dns.Resolver)
     created_default: KeyPair | None = field(default=None, repr=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
     _webhooks: tuple[Worker, asyncio.Task[None]] | None = field(default=None, repr=False)
@@ -91,7 +94,9 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self._housekeeping = loop.create_task(self._keep_house())
         if runs_worker_in_process(self.settings, self.db):
-            worker = build_worker(self.settings, self.writer, self.context.keyring)
+            worker = build_worker(
+                self.settings, self.writer, self.context.keyring, resolver=self.resolver
+            )
             self._webhooks = (worker, loop.create_task(worker.run(), name="kudos-webhooks"))
         log.info("kudos ready on %s", self.db.describe())
 
@@ -128,6 +133,7 @@ class Runtime:
             await worker.client.aclose()
         await self.writer.stop()
         self.reader.close()
+        self.resolver.close()
         self.db.stop_serving()
 
 
@@ -146,13 +152,17 @@ def build_worker(
     *,
     client: httpx.AsyncClient | None = None,
     clock: Callable[[], float] | None = None,
+    resolver: dns.Resolver | None = None,
 ) -> Worker:
     """The webhook worker, on ``writer``, with the settings' delivery policy; its default
-    client connects only to targets the policy allows (``webhooks.transport``)."""
+    client connects only to targets the policy allows (``webhooks.transport``), resolving
+    on ``resolver`` (a new one if not given)."""
     rules = settings.webhook_policy()
     if client is None:
         client = transport.build_client(
-            allow_private=rules.allow_private, max_connections=rules.concurrency
+            allow_private=rules.allow_private,
+            max_connections=rules.concurrency,
+            resolve=(resolver or dns.Resolver()).resolve,
         )
     return Worker(
         writer=writer, keyring=keyring, client=client, rules=rules, clock=clock or time.time

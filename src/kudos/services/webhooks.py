@@ -72,22 +72,35 @@ def check_url(url: Any, *, allow_private: bool) -> str:
     return url
 
 
-def check_resolved(url: str, *, allow_private: bool, resolve: Resolve | None = None) -> None:
-    """Refuse a URL (already through ``check_url``) whose host name resolves to any refused
-    address. Blocks on DNS: run it off the event loop and outside a transaction. A name that
-    does not resolve (yet) passes: every delivery resolves and checks again."""
+def name_to_resolve(url: str) -> tuple[str, int | str] | None:
+    """``(host name, port or scheme)`` of a URL (already through ``check_url``) whose host
+    is a name, for a lookup; ``None`` when it is an address (checked as written)."""
     parts = _split(url)
     host = parts.hostname or ""
     if targets.literal(host) is not None:
-        return  # checked as written
+        return None
+    return host, parts.port or parts.scheme
+
+
+def check_addresses(addresses: Sequence[str], *, allow_private: bool) -> None:
+    """Refuse a URL whose host name resolved to any refused address."""
+    if not targets.all_allowed(list(addresses), allow_private=allow_private):
+        raise errors.InvalidValue(_REFUSED_TARGET)
+
+
+def check_resolved(url: str, *, allow_private: bool, resolve: Resolve | None = None) -> None:
+    """``name_to_resolve`` and ``check_addresses``, blocking on DNS (the CLI's way; the API
+    resolves through ``webhooks.dns``). A name that does not resolve (yet) passes: every
+    delivery resolves and checks again."""
+    name = name_to_resolve(url)
+    if name is None:
+        return
     lookup = resolve or socket.getaddrinfo  # looked up now: tests replace it
     try:
-        found = lookup(host, parts.port or parts.scheme, type=socket.SOCK_STREAM)
+        found = lookup(*name, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return
-    addresses = [str(info[4][0]) for info in found]
-    if not targets.all_allowed(addresses, allow_private=allow_private):
-        raise errors.InvalidValue(_REFUSED_TARGET)
+    check_addresses([str(info[4][0]) for info in found], allow_private=allow_private)
 
 
 def _split(url: str) -> SplitResult:
@@ -147,7 +160,17 @@ def _check_room(tx: Tx, account: Account, most: int) -> None:
     """Refuse an endpoint past the account's limit. The account's endpoints are locked first
     (a no-op on SQLite's single writer), so two registrations at once cannot both pass."""
     tx.db.lock(tx, [lock_key(account.id)])
-    if webhook_rows.count_endpoints(tx, account.id) >= most:
+    _refuse_past(most, webhook_rows.count_endpoints(tx, account.id))
+
+
+def check_room(tx: Tx, account: Account, rules: EndpointRules) -> None:
+    """Refuse a registration the limit will refuse anyway (a read, before any lookup; the
+    write checks again, under its lock)."""
+    _refuse_past(rules.max_endpoints, webhook_rows.count_endpoints(tx, account.id))
+
+
+def _refuse_past(most: int, count: int) -> None:
+    if count >= most:
         raise errors.InvalidValue(
             f"Invalid value: an account has at most {most} webhook endpoints"
             " (KUDOS_WEBHOOK_MAX_ENDPOINTS); remove one first."

@@ -40,7 +40,8 @@ class TargetNotAllowed(httpx.ConnectError):
 
 
 async def resolve(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to (``getaddrinfo`` runs in a thread)."""
+    """The addresses ``host`` resolves to, on the event loop's default executor (tests and
+    tools; the worker resolves on a ``dns.Resolver``, bounded per account)."""
     found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 

@@ -45,7 +45,7 @@ from kudos.storage import webhooks as webhook_rows
 from kudos.storage.db import Tx
 from kudos.storage.webhooks import Claimed
 from kudos.storage.writer import Call, Writer
-from kudos.webhooks import delivery, policy
+from kudos.webhooks import delivery, dns, policy
 from kudos.webhooks.delivery import AttemptResult
 from kudos.webhooks.slots import FairSlots
 
@@ -199,6 +199,7 @@ class Worker:
         """Attempt a claimed message once its slots are free, and record the outcome;
         ``False`` when it is given back unsent (its lease would not cover the attempt)."""
         message = job.message
+        dns.owner.set(message.account_id)  # this task's host name lookups are the account's
         await self._take_slots(message)
         job.started = True
         try:

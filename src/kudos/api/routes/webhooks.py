@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -56,23 +55,39 @@ def _rules(runtime: Runtime) -> webhooks.EndpointRules:
     )
 
 
-async def _check_target(runtime: Runtime, credentials: Credentials, url: Any) -> None:
+async def _check_target(
+    runtime: Runtime, credentials: Credentials, url: Any, *, adding: bool = False
+) -> None:
     """Check where a URL's host name resolves, before the write (the writer never waits on
     DNS): its shape first (nothing to resolve in a malformed URL), then the caller's keys
-    (no lookups for strangers), then the lookup, in a thread."""
+    (no lookups for strangers) and, when ``adding``, room for one more endpoint (no lookups
+    past the limit), then the lookup, on the webhooks' resolver (bounded per account)."""
     allow_private = runtime.settings.webhook_allow_private
     checked = webhooks.check_url(url, allow_private=allow_private)
-    await read(runtime, credentials, lambda tx, account: None)
-    lookup = asyncio.to_thread(webhooks.check_resolved, checked, allow_private=allow_private)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(lookup, RESOLVE_SECONDS)
+    rules = _rules(runtime)
+
+    def keys_and_room(tx: Tx, account: Account) -> Account:
+        if adding:
+            webhooks.check_room(tx, account, rules)
+        return account
+
+    account = await read(runtime, credentials, keys_and_room)
+    name = webhooks.name_to_resolve(checked)
+    if name is None:
+        return
+    try:
+        lookup = runtime.resolver.resolve(*name, who=account.id)
+        addresses = await asyncio.wait_for(lookup, RESOLVE_SECONDS)
+    except (TimeoutError, OSError, UnicodeError):
+        return  # not resolved now: every delivery resolves and checks again
+    webhooks.check_addresses(addresses, allow_private=allow_private)
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Add an endpoint")
 async def create(body: WebhookCreate, runtime: RuntimeDep, credentials: SecretKeyAuth) -> Any:
     """Register an endpoint; the answer's ``secret`` signs its deliveries and is shown once."""
     keyring, rules = runtime.context.keyring, _rules(runtime)
-    await _check_target(runtime, credentials, body.url)
+    await _check_target(runtime, credentials, body.url, adding=True)
     return await _write(
         runtime,
         credentials,
