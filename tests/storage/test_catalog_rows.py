@@ -3,6 +3,7 @@ for catalogs already past them (they keep counting what they have, and take noth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -99,3 +100,53 @@ def test_a_catalog_past_the_caps_keeps_counting_and_takes_nothing_new(
         assert event_rows.names_full(tx, 1) and event_rows.names_full(tx, 2)
         # A name with more keys than the cap is read up to the cap.
         assert [row[1] for row in event_rows.first_keys(tx, 1, "a")] == ["k1", "k2", "k3"]
+
+
+def test_postgres_writers_take_the_catalog_counter_before_any_name_row(
+    database_url: str,
+) -> None:
+    """A new name's trigger updates its account's counter row. A writer that took a name row
+    first (counting an existing name) and one that took the counter first (recording a new
+    name) could each wait for the other: PostgreSQL aborted one as a deadlock (seen in review,
+    about a second lost on both processes each time). Every writer now locks the counters of
+    the accounts whose names it may record first, in account order; so a second writer waits
+    at the counter, holding nothing, until the first commits."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("one writer on SQLite: nothing to wait for")
+    db = open_database(database_url)
+    db.migrate()
+    with transaction(db) as tx:
+        event_rows.upsert_names(tx, [(1, "c", 1, T1, T1)])  # "c" exists
+    first = Tx(db, db.connect(writer=True))
+    first.begin()
+    event_rows.upsert_names(first, [(1, "a", 1, T1, T1)])  # a new name: the counter is held
+    second_done = threading.Event()
+
+    def second() -> None:
+        with transaction(db) as tx:
+            event_rows.upsert_names(tx, [(1, "c", 1, T2, T2), (1, "d", 1, T2, T2)])
+        second_done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    try:
+        assert not second_done.wait(0.5)  # it waits...
+        # ...at the counter, holding nothing: name "c" is free (it held "c" before, and the
+        # first writer, counting "c" next, would have waited for it: the deadlock)
+        probe = db.connect(writer=True)
+        try:
+            probe.execute("BEGIN")
+            probe.execute(
+                "SELECT 1 FROM event_names WHERE account_id = 1 AND name = 'c' FOR UPDATE NOWAIT"
+            )
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+        first.commit()
+        assert second_done.wait(10)
+    finally:
+        first.conn.close()
+        thread.join(10)
+    with transaction(db) as tx:
+        names = dict(tx.all("SELECT name, count FROM event_names WHERE account_id = 1"))
+    assert names == {"a": 1, "c": 2, "d": 1}

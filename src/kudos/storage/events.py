@@ -128,6 +128,8 @@ def count_for_account(tx: Tx, account_id: int) -> int:
 def upsert_names(tx: Tx, rows: Sequence[NameRow]) -> None:
     """Count a batch's events per name; a name new to a full catalog is not recorded."""
     known, unknown = _split(tx, rows, lambda row: ("name", row[0], row[1]))
+    if unknown and tx.db.concurrent_writers:
+        _lock_catalogs(tx, sorted({row[0] for row in unknown}))
     _many(tx, _UPSERT_NAME, known)
     _many(tx, _CAPPED_NAME, [(*row, row[0], row[1], row[0], MAX_CATALOG_NAMES) for row in unknown])
     if _remembers(tx):
@@ -138,6 +140,24 @@ def upsert_names(tx: Tx, rows: Sequence[NameRow]) -> None:
                 ("name", account_id),
                 names,
             )
+
+
+def _lock_catalogs(tx: Tx, account_ids: list[int]) -> None:
+    """Lock the accounts' catalog counters (created if need be), in account order, before any
+    name row: a new name's trigger updates its account's counter, so a writer that took a
+    name row first and another that took the counter first could wait on each other."""
+    tx.many(
+        "INSERT INTO event_catalogs (account_id, name_count) VALUES (?, 0)"
+        " ON CONFLICT (account_id) DO NOTHING",
+        [(account_id,) for account_id in account_ids],
+    )
+    tx.db.select_in(
+        tx,
+        "SELECT account_id FROM event_catalogs WHERE account_id IN ({marks})"
+        " ORDER BY account_id FOR UPDATE",
+        (),
+        account_ids,
+    )
 
 
 def upsert_keys(tx: Tx, rows: Sequence[KeyRow]) -> None:
