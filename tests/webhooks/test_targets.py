@@ -24,6 +24,8 @@ ALWAYS_REFUSED = [
     "::169.254.169.254",  # IPv4-compatible
     "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata address
     "2002:a9fe:a9fe::1",  # 6to4 of the metadata address
+    "fd00:ec2::254",  # AWS's IPv6 metadata address (inside the private fc00::/7)
+    "100.100.100.200",  # Alibaba Cloud's metadata address (inside CGNAT)
 ]
 PRIVATE = [
     "127.0.0.1",
@@ -38,6 +40,10 @@ PRIVATE = [
     "::ffff:127.0.0.1",
     "::ffff:10.0.0.1",
     "198.18.0.1",
+    "fec0::1",  # deprecated site-local: this Python's is_global calls it global
+    "192.0.0.8",  # IETF protocol assignments: is_global calls it global
+    "192.0.2.1",  # documentation
+    "2001:db8::1",
 ]
 PUBLIC = ["93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"]
 

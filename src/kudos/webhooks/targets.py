@@ -1,8 +1,9 @@
 """Which addresses a webhook may be sent to: the target policy, pure (no I/O).
 
 Always refused, whatever the settings: link-local addresses (169.254.0.0/16, among them the
-cloud metadata address 169.254.169.254, and fe80::/10), unspecified ones (0.0.0.0/8, ``::``),
-multicast, broadcast and reserved ranges. Refused too unless private targets are allowed
+cloud metadata address 169.254.169.254, and fe80::/10), the metadata services outside it
+(fd00:ec2::254, 100.100.100.200), unspecified ones (0.0.0.0/8, ``::``), multicast, broadcast
+and reserved ranges. Refused too unless private targets are allowed
 (``KUDOS_WEBHOOK_ALLOW_PRIVATE``): loopback, private ranges (RFC 1918, fc00::/7), CGNAT
 (100.64.0.0/10) and every other address that is not globally routable, and host names that
 only make sense inside a network (``localhost``, ``*.local``, a name without a dot, …).
@@ -26,6 +27,26 @@ Address = IPv4Address | IPv6Address
 REFUSED = "target address not allowed"
 
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+# Cloud metadata services outside the link-local range, refused always like 169.254.169.254:
+# AWS's IPv6 one (fd00:ec2::254) and Alibaba Cloud's (100.100.100.200).
+_METADATA = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+# Not globally routable, though this Python's ``is_global`` says otherwise for some of them
+# (checked explicitly): IETF protocol assignments, deprecated site-local IPv6, and the
+# documentation, benchmarking and other special-purpose ranges of RFC 6890 and its updates.
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "fec0::/10",
+        "2001::/23",
+        "2001:db8::/32",
+        "100::/64",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _COMPATIBLE = ipaddress.ip_network("::/96")
 # Names that resolve inside the host or its network only (RFC 6761, 6762, 8375; ICANN's
@@ -61,7 +82,16 @@ def allowed(address: Address, *, allow_private: bool) -> bool:
             return allowed(embedded, allow_private=allow_private)
     if _always_refused(address):
         return False
-    return allow_private or address.is_global
+    return allow_private or _global(address)
+
+
+def _global(address: Address) -> bool:
+    """Whether ``address`` is globally routable (``is_global``, and none of ``_NOT_GLOBAL``)."""
+    if not address.is_global:
+        return False
+    return not any(
+        address in network for network in _NOT_GLOBAL if network.version == address.version
+    )
 
 
 def name_allowed(host: str, *, allow_private: bool) -> bool:
@@ -86,6 +116,8 @@ def all_allowed(addresses: list[str], *, allow_private: bool) -> bool:
 
 def _always_refused(address: Address) -> bool:
     if address.is_unspecified or address.is_link_local or address.is_multicast:
+        return True
+    if address in _METADATA:
         return True
     if isinstance(address, IPv4Address):
         return address in _THIS_NETWORK or address.is_reserved  # 240/4 and the broadcast
