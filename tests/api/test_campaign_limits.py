@@ -16,14 +16,17 @@ from click.testing import CliRunner
 from kudos import errors
 from kudos.bootstrap import Runtime, run_in_transaction
 from kudos.cli import main
-from kudos.domain.model import utc_now
+from kudos.domain.model import Credentials, utc_now
+from kudos.domain.payload import EventBatch
 from kudos.rules.engine import compile_program
 from kudos.rules.schema import MAX_AWARD, MAX_REPEATED_VALUES, MAX_TOTAL, load_program
 from kudos.services import accounts, rewards
 from kudos.services import program as program_service
+from kudos.services.ingest import IngestEvents
 from kudos.storage import programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.profiles import decode_json, encode
+from kudos.storage.writer import Call
 from tests.api.test_campaigns import apply, balance, iso_in, send, transactions
 from tests.conftest import SERVER_KEY, configure_account
 
@@ -615,3 +618,50 @@ def _not_on_the_loop(load: Any) -> Any:
         raise AssertionError("a program was validated on the event loop")
 
     return checked
+
+
+async def test_a_program_version_that_rolled_back_is_never_run(
+    client: httpx.AsyncClient, auth: dict[str, str], keys: Any, runtime: Runtime
+) -> None:
+    """A batch reads the program it applied itself, then rolls back (here the disk is full):
+    the next program applied takes the same version number, and must be the one that runs
+    (the cache knows programs by version and time applied, not by version alone)."""
+    if runtime.db.dialect != "sqlite":
+        pytest.skip("fills the disk with SQLite's max_page_count")
+
+    def reward(points: int) -> dict[str, Any]:
+        return {"campaigns": [campaign("orders", reward={"points": points})]}
+
+    await apply(client, auth, reward(1))
+    body = {"customerId": "c1", "events": {"place_order": {}}}
+    await send(client, auth, body)
+    credentials = Credentials(api_key=keys.api_key, secret_key=keys.secret_key)
+    context = runtime.context
+    applied = program_service.ApplyProgram(
+        context=context, credentials=credentials, program=program_service.check_program(reward(7))
+    )
+    ingested = IngestEvents(  # with an email: the batch's prefetch does not read the program
+        context=context,
+        batch=EventBatch("c1", (("place_order", {}),), email="c1@example.com"),
+        credentials=credentials,
+    )
+
+    def fill_the_disk(tx: Any) -> None:
+        pages = tx.one("PRAGMA page_count")[0]
+        tx.execute(f"PRAGMA max_page_count = {pages}")
+        try:
+            tx.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+            tx.execute("INSERT INTO filler VALUES (zeroblob(10000000))")
+        finally:
+            tx.execute("PRAGMA max_page_count = 1073741823")
+
+    outcomes = await asyncio.gather(
+        runtime.writer.submit(applied),
+        runtime.writer.submit(ingested),
+        runtime.writer.submit(Call(fill_the_disk)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, errors.StorageFull) for outcome in outcomes)
+    assert await apply(client, auth, reward(100)) == 2  # the number the rolled-back one had
+    await send(client, auth, body)
+    assert (await balance(client, auth, "c1"))["totalEarnedPoints"] == 1 + 100

@@ -73,28 +73,31 @@ class ProgramCache:
     any process (the API, the CLI, another server) takes effect with the next batch.
     """
 
-    _programs: dict[int, Loaded] = field(default_factory=dict)
+    # account → (the stamp of the program in force: version and time applied, as loaded)
+    _programs: dict[int, tuple[tuple[int, str], Loaded]] = field(default_factory=dict)
 
     def lookup(self, tx: Tx, account_id: int) -> Loaded | None:
         """The account's program as loaded, or ``None`` when none was ever applied. Never
         raises because of what the program holds (the store's own errors propagate)."""
-        version = tx.once(("program-version", account_id), programs.current_version, tx, account_id)
-        if version == 0:
+        stamp = tx.once(("program-stamp", account_id), programs.stamp, tx, account_id)
+        if stamp is None:
             return None
         found = self._programs.get(account_id)
-        if found is None or found.version != version:
-            stored = programs.current(tx, account_id)
-            if stored is None:  # deleted since the version was read: nothing in force
-                return None
-            found = self._programs[account_id] = _loaded(account_id, stored[0], stored[1])
-        return found
+        if found is not None and found[0] == stamp:
+            return found[1]
+        stored = programs.current(tx, account_id)
+        if stored is None:  # deleted since the stamp was read: nothing in force
+            return None
+        loaded = _loaded(account_id, stored[0], stored[1])
+        self._programs[account_id] = ((stored[0], stored[2]), loaded)
+        return loaded
 
-    def prime(self, account_id: int, compiled: CompiledProgram) -> None:
-        """Keep a program this process just applied, compiled off the event loop (the next
-        batch then finds it instead of loading it again; a newer version replaces it)."""
+    def prime(self, account_id: int, compiled: CompiledProgram, applied_at: str) -> None:
+        """Keep a program this process just applied (committed), compiled off the event
+        loop: the next batch finds it instead of loading it again."""
         found = self._programs.get(account_id)
-        if found is None or found.version < compiled.version:
-            self._programs[account_id] = compiled
+        if found is None or found[0][0] <= compiled.version:
+            self._programs[account_id] = ((compiled.version, applied_at), compiled)
 
     def runs(self, tx: Tx, account_id: int) -> bool:
         """Whether a program that loads is in force (never raises because of the program)."""

@@ -21,6 +21,18 @@ def current(tx: Tx, account_id: int) -> tuple[int, dict[str, Any], str] | None:
     return int(row[0]), decode_json(row[1]), iso(row[2])
 
 
+def stamp(tx: Tx, account_id: int) -> tuple[int, str] | None:
+    """``(version, created_at)`` of the program in force, or ``None``: which program it is
+    (a version number alone may name two programs, when a transaction that applied one
+    rolled back and another was applied since)."""
+    row = tx.one(
+        "SELECT version, created_at FROM programs WHERE account_id = ?"
+        " ORDER BY version DESC LIMIT 1",
+        (account_id,),
+    )
+    return None if row is None else (int(row[0]), iso(row[1]))
+
+
 def current_version(tx: Tx, account_id: int) -> int:
     """The version in force (0 when the account never applied a program)."""
     row = tx.one("SELECT max(version) FROM programs WHERE account_id = ?", (account_id,))

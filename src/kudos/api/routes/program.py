@@ -37,7 +37,8 @@ async def put_program(
     checked, compiled = await asyncio.to_thread(program.prepared, document)
     work = program.ApplyProgram(context=runtime.context, credentials=credentials, program=checked)
     result: dict[str, Any] = await runtime.writer.submit(work)
-    runtime.context.programs.prime(account.id, replace(compiled, version=result["version"]))
+    compiled = replace(compiled, version=result["version"])
+    runtime.context.programs.prime(account.id, compiled, result["createdAt"])
     return result
 
 
