@@ -114,7 +114,7 @@ async def test_a_missing_or_unknown_key_is_401_before_the_body_is_read(
 
 
 @pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
-async def test_a_body_over_the_memory_budget_is_503_unread(
+async def test_a_body_past_the_memory_budget_is_503_as_it_arrives(
     app: KudosApp, counts: admission.Admission, auth: dict[str, str], path: str
 ) -> None:
     counts.bytes_held = counts.memory_bytes - 10  # what other requests hold right now
@@ -122,7 +122,7 @@ async def test_a_body_over_the_memory_budget_is_503_unread(
         refused = await play(app, path, auth, [upsert_body("budget")])
     finally:
         counts.bytes_held -= counts.memory_bytes - 10
-    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 1)  # its first chunk
     assert refused.headers["retry-after"] == "1"
     assert counts.refused[admission.MEMORY] == 1
 
@@ -266,7 +266,7 @@ async def test_an_account_past_its_share_of_body_bytes_is_503_while_others_go_on
         )
     finally:
         counts.bytes_held -= held
-    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 0)
+    assert (refused.status, refused.code(), refused.reads) == (503, 5003, 1)
     assert served.status == 200
     assert counts.refused[admission.ACCOUNT_MEMORY] == 1
 
@@ -299,4 +299,59 @@ async def test_an_account_over_its_rate_limit_is_429_before_its_body_is_read(
     refused = await play(app, EVENTS, auth, [BODY])
     assert first.status == 200
     assert (refused.status, refused.code(), refused.reads) == (429, 2003, 0)
+    assert refused.headers["retry-after"] == "1"
+
+
+async def test_a_body_holds_what_arrived_not_what_its_length_promised(
+    app: KudosApp, counts: admission.Admission, auth: dict[str, str]
+) -> None:
+    """A client that announces a megabyte and sends a byte holds a byte: connections that
+    only promise bodies cannot spend the budget (a few dozen of them used to lock every
+    account out for as long as the body timeout let them wait)."""
+    seen: list[int] = []
+    exchange = Exchange([b"{", b""], disconnect_after=1)
+    original = exchange.receive
+
+    async def receive() -> dict[str, Any]:
+        seen.append(counts.bytes_held)  # what the process holds when the app asks for more
+        return await original()
+
+    exchange.receive = receive  # type: ignore[method-assign]
+    raw = [(b"apikey", auth["apikey"].encode()), (b"content-type", b"application/json")]
+    raw.append((b"content-length", b"1048576"))
+    scope = {"type": "http", "method": "POST", "path": EVENTS, "headers": raw, "query_string": b""}
+    await app(scope, exchange.receive, exchange.send)
+    assert seen[0] == 0 and max(seen) <= 1  # never the promised megabyte
+
+
+@pytest.mark.parametrize("path", [EVENTS, CUSTOMERS])
+async def test_an_answer_before_a_body_the_client_holds_back_closes_the_connection(
+    app: KudosApp, counts: admission.Admission, path: str
+) -> None:
+    """``Expect: 100-continue``: the client sends the body only on a go-ahead. Refused before
+    that, the connection must close, or what the client sends next would be read as the
+    body of the refused request."""
+    expecting = await play(app, path, {"expect": "100-continue"}, [b"{}"])
+    assert (expecting.status, expecting.headers.get("connection")) == (401, "close")
+    plain = await play(app, path, {}, [b"{}"])
+    assert (plain.status, plain.headers.get("connection")) == (401, None)
+
+
+async def test_a_key_longer_than_any_key_is_refused_without_a_lookup(
+    app: KudosApp, counts: admission.Admission
+) -> None:
+    refused = await play(app, EVENTS, {"apikey": "k" * 16_000}, [BODY])
+    assert (refused.status, refused.code(), refused.reads) == (401, 1000, 0)
+    assert app.runtime.keys.remembered == (0, 0)  # nothing of it kept
+
+
+async def test_a_key_lookup_the_store_cannot_answer_is_503(
+    app: KudosApp, counts: admission.Admission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr(app.runtime.reader, "run", unreachable)
+    refused = await play(app, EVENTS, {"apikey": "some-key"}, [BODY])
+    assert (refused.status, refused.code()) == (503, 5003)
     assert refused.headers["retry-after"] == "1"

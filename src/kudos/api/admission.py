@@ -4,10 +4,10 @@ kudos is saturated").
 
 - ``in_flight``: requests being served; past ``max_in_flight`` a new one is answered 503
   (5003, ``Retry-After``) before anything of it is read.
-- ``bytes_held``: request-body bytes held by all requests; a request reserves its
-  Content-Length before reading (or each chunk as it comes without one) and gives it back
-  when it ends, whatever happens. Past ``memory_bytes``: 503 (5003, ``Retry-After``), the
-  body unread.
+- ``bytes_held``: request-body bytes held by all requests; a request holds each chunk of
+  its body as it arrives (not what its Content-Length promises: a client that announces a
+  megabyte and sends a byte holds a byte) and gives them back when it ends, whatever
+  happens. Past ``memory_bytes``: 503 (5003, ``Retry-After``), the rest of the body unread.
 - Shares: one account may hold at most ``account_in_flight`` of the requests and
   ``account_memory_bytes`` of the bytes (requests whose API key this process has not seen
   yet count as one more account, ``UNSEEN``), so no tenant can take every slot or byte from
@@ -152,8 +152,9 @@ def saturated() -> errors.Unavailable:
 
 
 class BodyGuard:
-    """One request's ``receive``: refuses a body past 1 MiB, and holds what it announces (or
-    what arrives, without a Content-Length) in the process's budget until ``release``."""
+    """One request's ``receive``: refuses a body past 1 MiB, and holds what arrives in the
+    process's budget (and its account's share) until ``release``; ``announced`` is its
+    Content-Length (0 without one), which the callers refuse past 1 MiB before reading."""
 
     __slots__ = ("account", "admission", "announced", "held", "receive", "seen")
 
@@ -169,7 +170,6 @@ class BodyGuard:
 
     async def __call__(self) -> Message:
         """``receive``, for a framework that reads the body itself."""
-        self._reserve_announced()
         message = await self.receive()
         body = message.get("body")
         if body:
@@ -180,8 +180,7 @@ class BodyGuard:
 
     async def read(self) -> bytes:
         """The whole body, in one coroutine however many chunks (the ingest hot path's way:
-        a body that fits its Content-Length costs one reservation and nothing per chunk)."""
-        self._reserve_announced()
+        a body that comes in one chunk costs one reservation)."""
         chunks: list[bytes] = []
         while True:
             message = await self.receive()
@@ -189,7 +188,7 @@ class BodyGuard:
                 raise errors.InvalidPayload("Invalid payload: the client disconnected.")
             body: bytes = message.get("body", b"")
             self.seen += len(body)
-            if self.seen > self.held:  # no Content-Length
+            if self.seen > self.held:
                 self._hold_seen()
             if not message.get("more_body", False):
                 if not chunks:
@@ -197,12 +196,6 @@ class BodyGuard:
                 chunks.append(body)
                 return b"".join(chunks)
             chunks.append(body)
-
-    def _reserve_announced(self) -> None:
-        """Before reading anything: the whole announced body."""
-        if self.held < self.announced:
-            self.admission.reserve(self.announced - self.held, self.account)
-            self.held = self.announced
 
     def _hold_seen(self) -> None:
         """More arrived than is held: past 1 MiB, refuse; else hold that too."""

@@ -62,13 +62,18 @@ class KudosApp:
             await self.api(scope, receive, send)
             return
         # Before anything is read: the process's and the account's share of requests.
-        account = admission.account_of(scope["headers"], self.runtime.keys.cached)
+        if route is not None:  # the hot path: its headers and key looked up once, here
+            headers = ingest.wanted_headers(scope)
+            known = self.runtime.keys.entry(ingest.api_key_of(headers))
+            account = admission.UNSEEN if known is None else known[0]
+        else:
+            account = admission.account_of(scope["headers"], self.runtime.keys.cached)
         if not self.admission.enter(account):
             await _answer(send, admission.saturated(), legacy=route is not None and route.legacy)
             return
         try:
             if route is not None:
-                await self.ingest(scope, receive, send, route, account)
+                await self.ingest(scope, receive, send, route, account, headers, known)
             elif scope["method"] in _BODY_METHODS:
                 await self._with_body(scope, receive, send, account)
             else:
@@ -94,6 +99,8 @@ class KudosApp:
         body = admission.BodyGuard(
             receive, self.admission, announced=announced or 0, account=account
         )
+        if b"expect" in headers:
+            send = _closing_unless_read(send, body)
         try:
             await self.api(scope, body, send)
         finally:
@@ -136,6 +143,19 @@ class KudosApp:
 async def _answer(send: ingest.Send, error: errors.KudosError, *, legacy: bool = False) -> None:
     status, headers, body = api_errors.render(error, legacy=legacy)
     await ingest.respond(send, status, body, headers)
+
+
+def _closing_unless_read(send: ingest.Send, body: admission.BodyGuard) -> ingest.Send:
+    """``send`` that closes the connection after an answer sent before the body was read:
+    the client waits for a go-ahead (``Expect: 100-continue``) before it sends the body, so
+    what it sends next would be read as that body, not as its next request."""
+
+    async def sending(message: ingest.Message) -> None:
+        if message["type"] == "http.response.start" and body.seen < body.announced:
+            message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
+        await send(message)
+
+    return sending
 
 
 def _refuse_body(headers: dict[bytes, bytes], announced: int | None) -> errors.KudosError | None:

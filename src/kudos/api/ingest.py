@@ -98,17 +98,29 @@ class IngestHandler:
         self.admission = admission
 
     async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, route: EventRoute, account: int
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: EventRoute,
+        account: int,
+        headers: dict[bytes, bytes],
+        known: tuple[int, str] | None,
     ) -> None:
-        """Serve one Send Events request; its body counts in ``account``'s share."""
-        headers = _headers(scope)
+        """Serve one Send Events request: ``headers`` are ``wanted_headers(scope)``, ``known``
+        what the key cache had for its key (the app looked both up to admit it); its body
+        counts in ``account``'s share."""
         length = headers.get(b"content-length")
         announced = int(length) if length is not None and length.isdigit() else 0
         body = BodyGuard(receive, self.admission, announced=announced, account=account)
         try:
-            await self._ingest(scope, headers, body, route)
+            await self._ingest(scope, headers, body, route, known)
         except errors.KudosError as error:
             status, extra, answer = api_errors.render(error, legacy=route.legacy)
+            if b"expect" in headers and body.seen < body.announced:
+                # The client waits for a go-ahead before it sends the body: what it sends
+                # next would be read as that body, not as its next request.
+                extra.append((b"connection", b"close"))
             await respond(send, status, answer, extra)
             return
         finally:
@@ -117,7 +129,12 @@ class IngestHandler:
         await send(_SUCCESS_END)
 
     async def _ingest(
-        self, scope: Scope, headers: dict[bytes, bytes], body: BodyGuard, route: EventRoute
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        body: BodyGuard,
+        route: EventRoute,
+        known: tuple[int, str] | None,
     ) -> None:
         """Everything that can be refused without the body first, then the body, then the
         writer; each check raises the ``KudosError`` that answers the request."""
@@ -125,8 +142,7 @@ class IngestHandler:
             raise errors.MethodNotAllowed(
                 "Method not allowed: send events with POST.", allow="POST"
             )
-        api_key = _text(headers.get(b"apikey") or b"")
-        known = self.keys.entry(api_key)
+        api_key = api_key_of(headers)
         if known is None:
             account = await self.keys.account_id(api_key)  # AuthError, the body unread
         else:
@@ -170,6 +186,7 @@ def work_cost(batch: EventBatch, raw: bytes) -> int:
 
 _WANTED = frozenset(
     {
+        b"expect",
         b"apikey",
         b"secretkey",
         b"transactionkey",
@@ -180,8 +197,14 @@ _WANTED = frozenset(
 )
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
+def wanted_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The headers Send Events reads, by their lower-case names."""
     return {name: value for name, value in scope["headers"] if name in _WANTED}
+
+
+def api_key_of(headers: dict[bytes, bytes]) -> str:
+    """The ``apikey`` header's text ("" without one)."""
+    return _text(headers.get(b"apikey") or b"")
 
 
 def _text(value: bytes) -> str:

@@ -29,6 +29,9 @@ from kudos.storage.reader import Reader
 log = logging.getLogger("kudos.keys")
 
 MAX_KEYS = 10_000
+# Longer than any API key kudos issues (32 characters): refused without a lookup, and never
+# remembered, so the unknown keys kept cost at most MAX_KEYS times this many characters.
+MAX_KEY_CHARS = 64
 KNOWN_SECONDS = 30.0
 UNKNOWN_SECONDS = 5.0
 
@@ -70,8 +73,10 @@ class KnownKeys:
         return entry[0], entry[1]
 
     async def account_id(self, api_key: str | None) -> int:
-        """The account id of ``api_key``; ``AuthError`` when it is missing or unknown."""
-        if not api_key:
+        """The account id of ``api_key``; ``AuthError`` when it is missing or unknown (or
+        longer than any key kudos issues: never looked up nor remembered), ``Unavailable``
+        when the store cannot be asked."""
+        if not api_key or len(api_key) > MAX_KEY_CHARS:
             raise errors.AuthError()
         known = self.cached(api_key)
         if known is not None:
@@ -80,7 +85,12 @@ class KnownKeys:
         if refused_until is not None and refused_until >= self._clock():
             raise errors.AuthError()
         # Shielded: a client that goes away does not cancel a lookup others may wait for.
-        found = await asyncio.shield(self._look_up(api_key))
+        try:
+            found = await asyncio.shield(self._look_up(api_key))
+        except errors.KudosError:
+            raise
+        except Exception:  # the store is unreachable (logged by the lookup): retry later
+            raise errors.Unavailable(retry_after=1) from None
         if found is None:
             raise errors.AuthError()
         return found
