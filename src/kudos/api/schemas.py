@@ -17,6 +17,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    model_validator,
 )
 
 from kudos.domain.payload import (
@@ -25,10 +26,12 @@ from kudos.domain.payload import (
     MAX_EVENTS,
     MAX_ID_LENGTH,
     MAX_KEY_LENGTH,
+    MAX_METADATA_KEYS,
     MAX_MOBILE,
 )
 from kudos.services import catalog as catalog_service
 from kudos.services import customers as customer_service
+from kudos.webhooks import outbox
 from kudos.webhooks.urls import MAX_URL as MAX_WEBHOOK_URL
 
 NOT_BLANK = r"\S"
@@ -92,6 +95,21 @@ class EventsCreate(BaseModel):
     events: Events
     email: str | None = Field(default=None, max_length=MAX_EMAIL)
     mobile: str | None = Field(default=None, max_length=MAX_MOBILE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sized(cls, body: Any) -> Any:
+        """Refuse too many events or keys before each is validated: pydantic reports every
+        bad item of a dict, and 60,000 of them took ~0.3 s of the event loop to refuse."""
+        events = body.get("events") if isinstance(body, dict) else None
+        if isinstance(events, dict) and (
+            len(events) > MAX_EVENTS
+            or any(isinstance(m, dict) and len(m) > MAX_METADATA_KEYS for m in events.values())
+        ):
+            raise ValueError(
+                f"at most {MAX_EVENTS} events of at most {MAX_METADATA_KEYS} metadata keys"
+            )
+        return body
 
 
 class LegacyEventCreate(BaseModel):
@@ -448,7 +466,9 @@ class WebhookCreate(BaseModel):
 
     url: WebhookUrl
     topics: list[Topic] = Field(
-        min_length=1, description="Topics to receive (see docs/webhooks.md)."
+        min_length=1,
+        max_length=len(outbox.TOPICS),
+        description="Topics to receive (see docs/webhooks.md).",
     )
 
 
@@ -457,7 +477,7 @@ class WebhookUpdate(BaseModel):
     clears the failure record."""
 
     url: WebhookUrl | None = None
-    topics: Annotated[list[Topic], Field(min_length=1)] | None = None
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=len(outbox.TOPICS))] | None = None
     active: StrictBool | None = Field(default=None, description="true or false (strictly).")
 
 
