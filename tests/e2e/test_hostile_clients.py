@@ -6,6 +6,7 @@ are set small through the environment so each refusal comes within a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -147,3 +148,62 @@ def test_past_the_in_flight_limit_requests_get_503_with_retry_after(server: Live
     time.sleep(0.2)
     ok = httpx.post(f"{server.url}{EVENTS}", content=body, headers=_json_headers(server))
     assert ok.status_code == 200, ok.text
+
+
+def test_blank_lines_after_an_answer_do_not_hold_the_connection(server: LiveServer) -> None:
+    """llhttp skips blank lines between requests without starting one, and any byte stops
+    uvicorn's keep-alive timer: a CRLF after each answer held a connection for ever."""
+    sock = _connect(server)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: kudos\r\n\r\n")
+        assert _answer(sock)[0] == 200
+        sock.sendall(b"\r\n")
+        sock.settimeout(TIMEOUT + 4)
+        started = time.monotonic()
+        assert _closed(sock)
+        assert time.monotonic() - started < TIMEOUT + 3
+    finally:
+        sock.close()
+
+
+def test_a_pipelined_request_s_headers_count_against_the_limit(server: LiveServer) -> None:
+    """Sent in the same write as a request with a body, a next request's headers used to be
+    fed to the parser unsliced, past the header limit."""
+    body = json.dumps({"customerId": "pipelined", "events": {"a": {"pad": "x" * 20_000}}})
+    first = _head(
+        EVENTS,
+        {
+            "apikey": server.api_key,
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+        },
+    )
+    second = b"GET /healthz HTTP/1.1\r\nhost: kudos\r\nx-junk: " + b"j" * 40_000 + b"\r\n\r\n"
+    sock = _connect(server)
+    try:
+        sock.sendall(first + body.encode() + second)
+        assert _answer(sock)[0] == 200
+        status, _, answer = _answer(sock)
+        assert (status, answer["code"]) == (431, 3021)
+    finally:
+        sock.close()
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped(server: LiveServer) -> None:
+    """Pipelined requests whose answers are never read used to hold their in-flight slot (and
+    the connection) for ever; once the server's writes stall for the body timeout, the
+    connection is dropped, with what it could not send."""
+    requests = 250  # ~25 MB of answers: more than the sockets' buffers hold
+    sock = _connect(server)
+    try:
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nhost: kudos\r\n\r\n" * requests)
+        time.sleep(TIMEOUT + 3)  # megabytes of answers wait: the writes stall, then the drop
+        sock.settimeout(5)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    finally:
+        sock.close()
+    assert received.count(b"HTTP/1.1 200") < requests  # dropped before it answered them all
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200

@@ -37,6 +37,7 @@ ACCOUNT_MEMORY = "account_memory"
 HEADER_BYTES = "header_bytes"
 HEADER_TIMEOUT = "header_timeout"
 BODY_TIMEOUT = "body_timeout"
+WRITE_TIMEOUT = "write_timeout"
 REASONS = (
     IN_FLIGHT,
     MEMORY,
@@ -45,6 +46,7 @@ REASONS = (
     HEADER_BYTES,
     HEADER_TIMEOUT,
     BODY_TIMEOUT,
+    WRITE_TIMEOUT,
 )
 UNSEEN = -1
 """The share of requests whose API key (if any) this process has not seen yet."""

@@ -65,6 +65,10 @@ class KudosHttpProtocol(HttpToolsProtocol):
         self._since = 0.0
         self._completed: object = None  # the scope of the last request received whole
         self._watchdog: asyncio.TimerHandle | None = None
+        self._write_stall: asyncio.TimerHandle | None = None
+        self._running: Any = None  # the cycle of the request being answered
+        # A refusal of a pipelined request, held until the request before it is answered.
+        self._refusal: errors.KudosError | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         HttpToolsProtocol.connection_made(self, transport)
@@ -72,38 +76,60 @@ class KudosHttpProtocol(HttpToolsProtocol):
         self._watch_until(self._since + self.admission.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        for timer in (self._watchdog, self._write_stall):
+            if timer is not None:
+                timer.cancel()
+        self._watchdog = self._write_stall = None
         HttpToolsProtocol.connection_lost(self, exc)
 
     def data_received(self, data: bytes) -> None:
-        # While a request line and headers arrive, feed at most what the limit has room for,
-        # so a refusal happens before the parser buffers more. (Bytes that follow a complete
-        # request in the same read are fed unsliced: a pipelined request's headers can pass
-        # the limit by at most one limit's worth.)
-        while data and self._phase != _BODY:
-            room = self._header_limit - self._header_bytes
-            if room <= 0:
-                self._refuse_headers()
-                return
-            if len(data) > room:
-                part, data = data[:room], data[room:]
+        # Fed in slices of at most the header limit, the phase worked out after each: while a
+        # request line and headers arrive, at most what the limit has room for, so a refusal
+        # happens before the parser buffers more. A slice that ends a body and begins the next
+        # request's headers lets those pass the limit by at most one limit's worth.
+        if self._refusal is not None:
+            return  # a refusal waits for the earlier answer: nothing more is read
+        limit = self._header_limit
+        while data:
+            if self._phase == _BODY:
+                part, data = data[:limit], data[limit:]
             else:
-                part, data = data, b""
-            self._header_bytes += len(part)
-            HttpToolsProtocol.data_received(self, part)
-            if data:
-                if self.transport.is_closing():
+                room = limit - self._header_bytes
+                if room <= 0:
+                    self._refuse_headers()
                     return
-                self._phase = self._current_phase()
-        if data:
-            HttpToolsProtocol.data_received(self, data)
-        phase = self._phase = self._current_phase()
-        if phase != _HEADERS:
-            self._header_bytes = 0  # the next request's headers count from zero
-        if phase != self._timed_phase:
+                part, data = data[:room], data[room:]
+                self._header_bytes += len(part)
+            HttpToolsProtocol.data_received(self, part)
+            if self.transport.is_closing() or self._refusal is not None:
+                return
+            self._phase = self._current_phase()
+            if self._phase != _HEADERS:
+                self._header_bytes = 0  # the next request's headers count from zero
+        if self._phase != self._timed_phase:
             self._phase_began()
+
+    def pause_writing(self) -> None:
+        """The client stopped reading its answers: it has the body timeout to start again,
+        then the connection is dropped (its request would hold an in-flight slot forever)."""
+        HttpToolsProtocol.pause_writing(self)
+        if self._write_stall is None:
+            self._write_stall = self.loop.call_later(self.admission.body_timeout, self._stalled)
+
+    def resume_writing(self) -> None:
+        if self._write_stall is not None:
+            self._write_stall.cancel()
+            self._write_stall = None
+        HttpToolsProtocol.resume_writing(self)
+
+    def _stalled(self) -> None:
+        self._write_stall = None
+        self.admission.refused[admission.WRITE_TIMEOUT] += 1
+        for cycle in (self._running, self.cycle, *(queued for queued, _ in self.pipeline)):
+            if cycle is not None:  # their answers now go nowhere (uvicorn's send returns)
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self.transport.abort()  # drops what it could not send
 
     def on_message_complete(self) -> None:
         self._completed = self.scope
@@ -113,7 +139,12 @@ class KudosHttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or cycle.scope is not self.scope:
             return _HEADERS  # no request yet, or one whose headers have not all come
-        return _IDLE if self._completed is self.scope else _BODY
+        if self._completed is not self.scope:
+            return _BODY
+        # Received whole. Answered too, yet bytes came (this runs after reads only): they
+        # begin the next request, or are blank lines the parser skips, which must not keep
+        # the connection open for ever (uvicorn's keep-alive timer stops at any byte).
+        return _HEADERS if cycle.response_complete else _IDLE
 
     def _phase_began(self) -> None:
         """A read left the connection in a new phase: date it, and make sure the timer runs
@@ -143,7 +174,12 @@ class KudosHttpProtocol(HttpToolsProtocol):
         deadline = self._deadline()
         if deadline is None or self.transport.is_closing():
             return
-        if self.loop.time() < deadline:
+        if self._phase == _BODY and (self.flow.read_paused or self.pipeline):
+            # The server is not reading (an earlier request is still served, or its buffer
+            # is full): no time runs against the client meanwhile.
+            self._since = self.loop.time()
+            self._watch_until(self._since + self.admission.body_timeout)
+        elif self.loop.time() < deadline:
             self._watch_until(deadline)
         elif self._phase == _HEADERS:
             self.admission.refused[admission.HEADER_TIMEOUT] += 1
@@ -164,13 +200,32 @@ class KudosHttpProtocol(HttpToolsProtocol):
 
     def _answer_and_close(self, error: errors.KudosError) -> None:
         """Answer ``error`` (unless the request was answered already), close, and tell the
-        app, whose reads then see a disconnect and whose answer, if any, goes nowhere."""
+        app, whose reads then see a disconnect and whose answer, if any, goes nowhere. While
+        an earlier request on the connection is still being answered (pipelining), first let
+        that answer go out (it may have been committed: a client that lost it would retry it),
+        reading nothing more meanwhile."""
+        if self._phase == _HEADERS and self.cycle is not None and not self.cycle.response_complete:
+            self._refusal = error
+            self.flow.pause_reading()
+            return
         if self._unanswered():
             self.transport.write(self._response(error))
         if self.cycle is not None:
             self.cycle.disconnected = True
             self.cycle.message_event.set()
         self.transport.close()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle  # the request being answered (``cycle`` may be a later one's)
+        HttpToolsProtocol._start_asgi_task(self, cycle, app)
+
+    def on_response_complete(self) -> None:
+        refusal, self._refusal = self._refusal, None
+        if refusal is not None and not self.transport.is_closing():
+            self.transport.write(self._response(refusal))
+            self.transport.close()
+            return
+        HttpToolsProtocol.on_response_complete(self)
 
     def _unanswered(self) -> bool:
         """Whether the request being received has no answer begun (while its headers arrive,
