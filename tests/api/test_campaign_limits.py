@@ -665,3 +665,33 @@ async def test_a_program_version_that_rolled_back_is_never_run(
     assert await apply(client, auth, reward(100)) == 2  # the number the rolled-back one had
     await send(client, auth, body)
     assert (await balance(client, auth, "c1"))["totalEarnedPoints"] == 1 + 100
+
+
+async def test_a_merge_past_the_balance_ceiling_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Cutting the merged balance to the ceiling would leave more credits than balance, and
+    their expiry would take it below zero: the merge is refused instead."""
+    configure_account(runtime, channel_merging="email")
+    share = (MAX_TOTAL // 10) * 6  # each profile holds 60% of the ceiling (written directly)
+    account = run_in_transaction(runtime.db, lambda tx: accounts.named(tx, "shop"))
+    for customer in ("web-1", "app-1"):
+        await send(client, auth, {"customerId": customer, "events": {"sign_up": {}}})
+        found = await client.get(f"{CUSTOMERS}/{customer}", headers=auth)
+        profile_id = found.json()["gameballId"]
+
+        def credit(tx: Any, profile_id: int = profile_id) -> None:
+            totals = reward_rows.totals(tx, account.id, profile_id)
+            entry = reward_rows.Entry("Manual", kind="Manual", reason="near the ceiling")
+            rewards._record(tx, totals, entry, share, utc_now())
+            reward_rows.save_totals(tx, totals, utc_now())
+
+        run_in_transaction(runtime.db, credit)
+    await send(client, auth, {"customerId": "web-1", "email": "sam@example.com", "events": {"a": {}}})
+    merging = {"customerId": "app-1", "email": "sam@example.com", "events": {"sign_up": {}}}
+    refused = await client.post(EVENTS, json=merging, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (422, 3003)
+    for customer in ("web-1", "app-1"):
+        assert (await balance(client, auth, customer))["totalPointsBalance"] == share
+        linked = (await client.get(f"{CUSTOMERS}/{customer}", headers=auth)).json()
+        assert linked["linkedCustomerIds"] == [customer]

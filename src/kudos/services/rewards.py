@@ -451,10 +451,16 @@ def combine_profiles(
     reward_rows.move_history(tx, account_id, winner=winner, loser=loser)
     kept = reward_rows.totals(tx, account_id, winner)
     gone = reward_rows.totals(tx, account_id, loser)
+    if kept.points_balance + gone.points_balance > MAX_TOTAL:
+        # Cutting the balance would leave more credits than balance (their expiry would take
+        # it below zero): such a merge is refused, and changes nothing.
+        raise errors.InvalidValue(
+            f"Invalid value: merging these profiles would take the balance past {MAX_TOTAL:,}."
+        )
     combined = CustomerTotals(
         account_id,
         winner,
-        points_balance=min(kept.points_balance + gone.points_balance, MAX_TOTAL),
+        points_balance=kept.points_balance + gone.points_balance,
         points_earned=min(kept.points_earned + gone.points_earned, MAX_TOTAL),
         score=min(kept.score + gone.score, MAX_TOTAL),
         spend=bounded_total(kept.spend + gone.spend),
