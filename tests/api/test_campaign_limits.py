@@ -687,7 +687,9 @@ async def test_a_merge_past_the_balance_ceiling_is_refused_and_changes_nothing(
             reward_rows.save_totals(tx, totals, utc_now())
 
         run_in_transaction(runtime.db, credit)
-    await send(client, auth, {"customerId": "web-1", "email": "sam@example.com", "events": {"a": {}}})
+    await send(
+        client, auth, {"customerId": "web-1", "email": "sam@example.com", "events": {"a": {}}}
+    )
     merging = {"customerId": "app-1", "email": "sam@example.com", "events": {"sign_up": {}}}
     refused = await client.post(EVENTS, json=merging, headers=auth)
     assert (refused.status_code, refused.json()["code"]) == (422, 3003)
