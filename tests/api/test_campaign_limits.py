@@ -627,6 +627,7 @@ async def test_a_program_version_that_rolled_back_is_never_run(
     """A batch reads the program it applied itself, then rolls back (here the disk is full):
     the next program applied takes the same version number, and must be the one that runs
     (the cache knows programs by version and time applied, not by version alone)."""
+
     def reward(points: int) -> dict[str, Any]:
         return {"campaigns": [campaign("orders", reward={"points": points})]}
 
