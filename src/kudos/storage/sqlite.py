@@ -273,6 +273,10 @@ class _Checkpointer:
                 return True
             started = time.monotonic()
             self._checkpoint("PASSIVE")  # the bulk of the copy, while the writer goes on
+            # Once more for what the writer appended meanwhile, so little is left to copy
+            # while holding the write lock (measured with make bench's SQLite load: p99
+            # 34-49 ms with one pass, 21-25 ms with two; more passes, more fsyncs, did worse).
+            self._checkpoint("PASSIVE")
             copied = time.monotonic()
             done = self._checkpoint("TRUNCATE")  # the rest, holding the write lock
             log.debug(
