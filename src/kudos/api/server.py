@@ -67,6 +67,7 @@ class KudosHttpProtocol(HttpToolsProtocol):
         self._watchdog: asyncio.TimerHandle | None = None
         self._write_stall: asyncio.TimerHandle | None = None
         self._running: Any = None  # the cycle of the request being answered
+        self._body_left: int | None = None  # bytes of the body still to come, if known
         # A refusal of a pipelined request, held until the request before it is answered.
         self._refusal: errors.KudosError | None = None
 
@@ -92,7 +93,10 @@ class KudosHttpProtocol(HttpToolsProtocol):
         limit = self._header_limit
         while data:
             if self._phase == _BODY:
-                part, data = data[:limit], data[limit:]
+                # The rest of the body in one piece when its length is known (a big body
+                # costs the parser few calls), else a limit's worth at a time.
+                left = self._body_left if self._body_left is not None else limit
+                part, data = data[: max(left, 1)], data[max(left, 1) :]
             else:
                 room = limit - self._header_bytes
                 if room <= 0:
@@ -133,7 +137,18 @@ class KudosHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._completed = self.scope
+        self._body_left = None
         HttpToolsProtocol.on_message_complete(self)
+
+    def on_headers_complete(self) -> None:
+        HttpToolsProtocol.on_headers_complete(self)
+        length = next((v for k, v in self.headers if k == b"content-length"), None)
+        self._body_left = int(length) if length is not None and length.isdigit() else None
+
+    def on_body(self, body: bytes) -> None:
+        if self._body_left is not None:
+            self._body_left -= len(body)
+        HttpToolsProtocol.on_body(self, body)
 
     def _current_phase(self) -> int:
         cycle = self.cycle
