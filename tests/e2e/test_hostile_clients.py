@@ -51,18 +51,20 @@ def _head(path: str, headers: dict[str, str]) -> bytes:
 
 
 def _answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, object]]:
-    """Status, headers and JSON body of the one answer on ``sock`` (read until it closes or
-    the body is complete)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed without an answer: {data!r}"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    status_line, *lines = head.decode().split("\r\n")
+    """Status, headers and JSON body of the next answer on ``sock``, read byte-exact so that
+    a pipelined answer behind it stays on the socket for the next call."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)  # answers' heads are small: one byte at a time never reads past
+        assert byte, f"closed without an answer: {head!r}"
+        head += byte
+    status_line, *lines = head[:-4].decode().split("\r\n")
     headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    body = b""
     while len(body) < int(headers["content-length"]):
-        body += sock.recv(65536)
+        chunk = sock.recv(int(headers["content-length"]) - len(body))
+        assert chunk, f"closed in the middle of an answer: {body!r}"
+        body += chunk
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
