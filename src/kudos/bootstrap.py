@@ -17,6 +17,7 @@ from kudos.config import Settings
 from kudos.domain.model import utc_now
 from kudos.domain.ratelimit import RateLimiter
 from kudos.services import accounts, maintenance, rewards
+from kudos.services.burn import earn as burn_earn
 from kudos.services.ingest import IngestContext, IngestHooks
 from kudos.services.keys import KnownKeys
 from kudos.services.security import KeyPair, Keyring
@@ -101,7 +102,8 @@ class Runtime:
         log.info("kudos ready on %s", self.db.describe())
 
     async def _keep_house(self) -> None:
-        """Every minute: record expired points; hourly: purge idempotency keys past their
+        """Every minute: record expired points and make pending points whose return window
+        passed available; hourly: purge idempotency keys past their
         24-hour window and finished webhook messages past their retention."""
         rounds = 0
         while True:
@@ -109,6 +111,9 @@ class Runtime:
                 expired = await self.writer.submit(rewards.ExpirePoints(now=utc_now()))
                 if expired:
                     log.info("expired %d point credits", expired)
+                matured = await self.writer.submit(burn_earn.MaturePoints(now=utc_now()))
+                if matured:
+                    log.info("%d pending point credits became available", matured)
                 if rounds % (HOUSEKEEPING_SECONDS // EXPIRY_SECONDS) == 0:
                     purged = await self.writer.submit(maintenance.purge_expired_idempotency_keys())
                     log.info("purged %d expired idempotency keys", purged)

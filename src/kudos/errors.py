@@ -21,7 +21,16 @@ code, and a test fails when a code exists here that the document does not list.
     │   ├── RequestTimeout         3020 (408)
     │   ├── HeadersTooLarge        3021 (431)
     │   └── ProgramInvalid         3100 (422)
-    ├── InsufficientPoints         9001 (422)
+    ├── RedemptionDisabled         6002 (422)
+    ├── TransactionError
+    │   ├── NotReversible          9000 (422)
+    │   ├── AlreadyCancelled       9001 (422)
+    │   ├── TransactionNotFound    9002 (404)
+    │   ├── TransactionIdExists    9004 (422)
+    │   ├── ReversedNotFound       9005 (404)
+    │   ├── HoldNotFound           9006 (404)
+    │   ├── InsufficientPoints     9008 (422)
+    │   └── HoldNotActive          9009 (422)
     ├── NotFound                   4004 (404)
     │   ├── CustomerNotFound       4004 (404)
     │   ├── AccountNotFound        4004 (404)
@@ -159,11 +168,64 @@ class ProgramInvalid(PayloadError):
         return {"problems": self.problems}
 
 
-class InsufficientPoints(KudosError):
-    code = 9001
+class RedemptionDisabled(KudosError):
+    code = 6002
+    status = 422
+    type = "Configuration Error"
+    default_message = (
+        "Redemption is not configured: the account's program has no 'redemption' section"
+        " (its pointValue), so points cannot be held or redeemed."
+    )
+
+
+class TransactionError(KudosError):
+    """The burn side's refusals (Gameball's 9xxx codes)."""
+
     status = 422
     type = "Transaction Error"
-    default_message = "Insufficient points: the available balance is lower than the debit."
+
+
+class NotReversible(TransactionError):
+    code = 9000
+    default_message = "Transaction type is not reversible."
+
+
+class AlreadyCancelled(TransactionError):
+    code = 9001
+    default_message = "Transaction already cancelled: nothing is left to refund."
+
+
+class TransactionNotFound(TransactionError):
+    code = 9002
+    status = 404
+    default_message = "Transaction not found."
+
+
+class TransactionIdExists(TransactionError):
+    code = 9004
+    default_message = "Transaction ID already exists, with another request."
+
+
+class ReversedNotFound(TransactionError):
+    code = 9005
+    status = 404
+    default_message = "Reversed transaction not found."
+
+
+class HoldNotFound(TransactionError):
+    code = 9006
+    status = 404
+    default_message = "Hold reference not found."
+
+
+class InsufficientPoints(TransactionError):
+    code = 9008
+    default_message = "Insufficient balance: the available points are fewer than needed."
+
+
+class HoldNotActive(TransactionError):
+    code = 9009
+    default_message = "The hold is no longer active: it was used, released or has expired."
 
 
 class NotFound(KudosError):

@@ -384,7 +384,7 @@ async def test_points_by_hand_credit_and_debit_but_never_below_the_balance(
     assert credited.status_code == 200, credited.text
     assert credited.json()["pointsBalance"] == 40
     refused = await client.post(url, json={"points": -41, "reason": "too much"}, headers=auth)
-    assert (refused.status_code, refused.json()["code"]) == (422, 9001)
+    assert (refused.status_code, refused.json()["code"]) == (422, 9008)
     debited = await client.post(url, json={"points": -15, "reason": "redeemed"}, headers=auth)
     assert debited.json() == {
         "customerId": "c-6",
@@ -490,7 +490,9 @@ async def test_expired_points_leave_the_balance_and_the_worker_records_them(
     await client.post(url, json={"points": -5, "reason": "spent"}, headers=auth)
     later = iso_in(days=2)
     balance_later = await runtime.reader.run(
-        lambda tx: loyalty.balance(tx, account_named(tx, "shop"), "c-10", now=later)
+        lambda tx: loyalty.balance(
+            tx, account_named(tx, "shop"), rewards.ProgramCache(), "c-10", now=later
+        )
     )
     assert (balance_later["availablePointsBalance"], balance_later["totalEarnedPoints"]) == (
         0,

@@ -172,7 +172,7 @@ class IngestHandler:
         )
         key = headers.get(b"idempotency-key")
         if key is not None:
-            work.idempotency_key = _idempotency_key(key)
+            work.idempotency_key = idempotency_key(key)
             work.body_hash = request_hash(raw)
         await self.writer.submit(work, share=account, cost=work_cost(batch, raw))
 
@@ -211,7 +211,7 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-def _idempotency_key(raw: bytes) -> str:
+def idempotency_key(raw: bytes) -> str:
     key = raw.decode("latin-1").strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         raise errors.InvalidValue(

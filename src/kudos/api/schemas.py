@@ -186,13 +186,16 @@ class BadgePublic(BaseModel):
 
 
 class Balance(BaseModel):
-    """Gameball v4's balance; kudos has no points-to-money rate (values 0, currency null)."""
+    """Gameball v4's balance; the values use the program's ``redemption.pointValue`` (0
+    without one) and ``currency`` its currency. Held points are in the total, not in the
+    available balance; pending points are in neither."""
 
     customerId: str
     totalPointsBalance: int
     totalPointsValue: float
     availablePointsBalance: int
     availablePointsValue: float
+    heldPoints: int
     pendingPoints: int
     pendingPointsValue: float
     currency: str | None
@@ -415,20 +418,29 @@ class ActivitiesPage(BaseModel):
 
 
 class Transaction(BaseModel):
-    transactionId: int
+    transactionId: int = Field(description="kudos' id of the entry (the paging cursor).")
+    gameballTransactionId: str
+    clientTransactionId: str | None = Field(
+        description="The shop's transactionId or orderId the entry belongs to, if any."
+    )
     customerId: str
-    type: str = Field(description="Reward, TierEntry or Manual.")
+    type: str = Field(
+        description="Reward, TierEntry, Manual, Expiry, Redemption, Refund, Cancel,"
+        " PaymentReward, ManualReward or ManualDeduction."
+    )
     direction: str
     points: int
     remainingPoints: int
-    reason: str
+    amount: float | None
+    reason: str | None
     achievedRewardCampaignId: str | None
     campaignVersion: int | None
     eventId: int | None
-    pointsBalanceBefore: int
-    pointsBalanceAfter: int
+    pointsBalanceBefore: int | None = Field(description="null while the credit is pending")
+    pointsBalanceAfter: int | None
     expiryDate: str | None
-    status: str
+    status: str = Field(description="Active, Pending or Expired.")
+    pendingUntil: str | None
     transactionTime: str
 
 
@@ -447,6 +459,9 @@ Topic = Literal[
     "tier.changed",
     "points.expired",
     "event.received",
+    "points.redeemed",
+    "points.refunded",
+    "order.completed",
 ]
 # Only typed here: ``services.webhooks.check_url`` checks a URL (the API's and the CLI's).
 WebhookUrl = Annotated[

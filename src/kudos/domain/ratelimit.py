@@ -12,6 +12,8 @@ import math
 import re
 
 GAMEBALL_WINDOWS: tuple[tuple[int, int], ...] = ((1, 100), (30, 1200))
+# Gameball's limit of its Transactions and Orders APIs (the burn side), counted apart.
+GAMEBALL_TRANSACTION_WINDOWS: tuple[tuple[int, int], ...] = ((1, 30), (30, 360))
 
 
 @functools.lru_cache(maxsize=256)
@@ -24,6 +26,14 @@ def parse_policy(policy: str) -> tuple[tuple[int, int], ...]:
     if re.fullmatch(r"[1-9][0-9]{0,8}", policy):
         return ((1, int(policy)),)
     raise ValueError(f"rate limit must be off, gameball or a positive whole number, not {policy!r}")
+
+
+def transaction_windows(policy: str) -> tuple[tuple[int, int], ...]:
+    """The windows of the burn side under ``policy`` (``gameball``: Gameball's Transactions
+    limit, 30 per second and 360 per 30 seconds; a number N or ``off`` as for events)."""
+    if policy == "gameball":
+        return GAMEBALL_TRANSACTION_WINDOWS
+    return parse_policy(policy)
 
 
 class RateLimiter:

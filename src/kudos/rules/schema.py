@@ -17,9 +17,17 @@ import itertools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from kudos import errors
 
@@ -51,6 +59,12 @@ MAX_DISTINCT = 1000  # a differentValues target: the distinct values a condition
 MAX_ORDER = 10_000  # a tier's order
 MAX_EXPIRY_DAYS = 36_500  # about a century: every expiry date stays a valid date
 MIN_YEAR, MAX_YEAR = 1970, 9998  # a schedule's bounds, in UTC
+# Money (the burn side, docs/redemption.md): a point's value, a cashback rate's "every", an
+# amount a client sends: positive, at most MAX_MONEY, with at most MONEY_PLACES decimals.
+MAX_MONEY = 10**9  # with 6 decimals: 15 digits, which a JSON number (a double) holds exactly
+MONEY_PLACES = 6
+MAX_HOLD_MINUTES = 15 * 24 * 60  # fifteen days, Gameball's longest hold
+MAX_RETURN_WINDOW_DAYS = 7300  # Gameball's returnWindow bound (20 years)
 
 # Operators that look at one event's value, and those that aggregate over many events.
 SIMPLE_OPERATORS = frozenset(
@@ -177,7 +191,44 @@ class Tier(Model):
     entry_reward_points: Annotated[Award, Field(alias="entryRewardPoints")] = 0
 
 
+def _money_places(value: float) -> float:
+    """A money value typed with at most ``MONEY_PLACES`` decimals (its shortest repr)."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MONEY_PLACES:
+        raise ValueError(f"at most {MONEY_PLACES} decimals")
+    return value
+
+
+Money = Annotated[float, Field(gt=0, le=MAX_MONEY), AfterValidator(_money_places)]
+
+
+class Redemption(Model):
+    """Points as money: ``pointValue`` is what one point is worth (Gameball's
+    ``redemptionFactor``); a hold lasts ``holdMinutes``."""
+
+    point_value: Annotated[Money, Field(alias="pointValue")]
+    min_points: Annotated[int, Field(alias="minPoints", ge=0, le=MAX_AWARD)] = 0
+    hold_minutes: Annotated[int, Field(alias="holdMinutes", ge=1, le=MAX_HOLD_MINUTES)] = 10
+
+
+class CashbackRate(Model):
+    """``points`` for every ``every`` of the currency paid (in proportion, then floored)."""
+
+    points: Annotated[int, Field(ge=0, le=MAX_AWARD)]
+    every: Money = 1.0
+
+
+class Cashback(CashbackRate):
+    return_window_days: Annotated[
+        int, Field(alias="returnWindowDays", ge=0, le=MAX_RETURN_WINDOW_DAYS)
+    ] = 0
+    by_tier: Annotated[dict[str, CashbackRate], Field(alias="byTier", max_length=MAX_TIERS)] = {}
+
+
 class Program(Model):
+    currency: Annotated[str | None, Field(pattern=r"^[A-Z]{3}$")] = None
+    redemption: Redemption | None = None
+    cashback: Cashback | None = None
     points_expiry_days: Annotated[
         int | None, Field(alias="pointsExpiryDays", ge=1, le=MAX_EXPIRY_DAYS)
     ] = None
@@ -376,6 +427,10 @@ def _cross_checks(program: Program, campaigns: list[tuple[int, Campaign]]) -> li
         problems.append("tiering: the spend method needs both event and key")
     if tiering.method == "eventCount" and tiering.event is None:
         problems.append("tiering: the eventCount method needs an event")
+    tier_names = {tier.name for tier in program.tiers}
+    for name in program.cashback.by_tier if program.cashback else ():
+        if name not in tier_names:
+            problems.append(f"cashback.byTier: {_quote(name)} is not one of the tiers")
     return problems
 
 

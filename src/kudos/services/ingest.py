@@ -21,11 +21,12 @@ from typing import Any
 from kudos import errors
 from kudos.domain.catalog import merge_types, type_name
 from kudos.domain.model import Account, Credentials, iso_before, utc_now
-from kudos.domain.payload import EventBatch
+from kudos.domain.payload import MAX_ID_LENGTH, EventBatch
 from kudos.domain.ratelimit import RateLimiter
 from kudos.services import accounts, identity, rewards
 from kudos.services.maintenance import IDEMPOTENCY_WINDOW
 from kudos.services.security import Keyring
+from kudos.storage import burn as burn_rows
 from kudos.storage import events as event_rows
 from kudos.storage import idempotency
 from kudos.storage import rewards as reward_rows
@@ -44,6 +45,8 @@ class IngestContext:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # Program applies (``services.program``), counted apart from the Events requests.
     program_limiter: RateLimiter = field(default_factory=RateLimiter)
+    # The burn side (Transactions and Orders), counted apart too.
+    burn_limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], float] = time.time
     programs: rewards.ProgramCache = field(default_factory=rewards.ProgramCache)
 
@@ -154,6 +157,10 @@ class IngestEvents:
         names = [name for _, name, _ in stored]
         compiled = self.context.programs.for_events(tx, account.id, names)
         if compiled is not None:
+            if ORDER_EVENT in names:
+                stored = [
+                    e for e in stored if _first_of_its_order(tx, account.id, e, self.received_at)
+                ]
             rewards.apply_campaigns(
                 tx,
                 compiled,
@@ -196,6 +203,38 @@ class IngestEvents:
         return self.account
 
 
+ORDER_EVENT = "place_order"
+ORDER_KEYS = ("orderId", "order_id")
+
+
+def order_id_of(metadata: dict[str, Any]) -> str | None:
+    """The order a ``place_order`` event names (``orderId`` or ``order_id``), if any."""
+    for key in ORDER_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if 0 < len(text) <= MAX_ID_LENGTH:
+                return text
+    return None
+
+
+def _first_of_its_order(tx: Tx, account_id: int, event: rewards.StoredEvent, now: str) -> bool:
+    """Whether campaigns may run on this event: a ``place_order`` naming an order whose
+    campaigns already ran (``POST /orders``, or the same event sent again) counts once."""
+    _, name, metadata = event
+    if name != ORDER_EVENT:
+        return True
+    order_id = order_id_of(metadata)
+    return order_id is None or burn_rows.claim_order(tx, account_id, order_id, now)
+
+
+class FiresEvents:
+    """Work that stores events of its own (an order's ``place_order``, through an
+    ``IngestEvents`` it applies): the batch counts them as Send Events' own."""
+
+    fired: IngestEvents | None = None
+
+
 class IngestHooks:
     """Aggregates the catalog and daily counts over a batch; one upsert per row per batch.
 
@@ -232,6 +271,8 @@ class IngestHooks:
 
     def item_applied(self, work: Any) -> None:
         """Count a request that stored its events (a replay stored nothing)."""
+        if isinstance(work, FiresEvents):
+            work = work.fired
         if isinstance(work, IngestEvents) and work.account is not None and not work.replayed:
             self._works.append(work)
 

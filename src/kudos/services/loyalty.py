@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from kudos import errors
+from kudos.domain import money
 from kudos.domain.model import Account, Credentials, iso, utc_now
 from kudos.domain.payload import EventBatch
 from kudos.rules.engine import (
     ACHIEVED,
     CampaignCheck,
     CompiledCampaign,
+    CompiledProgram,
     Facts,
     blocked_reason,
     evaluate_event,
@@ -21,24 +24,26 @@ from kudos.rules.engine import (
     progress,
     state_of,
 )
-from kudos.rules.schema import EMPTY_PROGRAM, MAX_AWARD
+from kudos.rules.schema import EMPTY_PROGRAM, MAX_AWARD, Program
 from kudos.services import accounts, identity, rewards
 from kudos.services.customers import find_profile
 from kudos.services.ingest import IngestContext
 from kudos.services.rewards import ProgramCache
+from kudos.storage import burn as burn_rows
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
 from kudos.storage.profiles import decode_json
 
 
 def balance(
-    tx: Tx, account: Account, customer_id: str, *, now: str | None = None
+    tx: Tx, account: Account, cache: ProgramCache, customer_id: str, *, now: str | None = None
 ) -> dict[str, Any]:
     """``GET …/customers/{id}/balance``: points that are in the balance, usable and expiring.
 
-    Points whose expiry has passed leave the available balance at that moment, even before
-    the worker writes their ``Expiry`` entry. kudos has no points-to-money rate: the
-    ``…Value`` fields are 0 and ``currency`` is null.
+    Points whose expiry has passed leave the balance at that moment, even before the worker
+    writes their ``Expiry`` entry; points that active holds reserve stay in the total but
+    leave the available balance; pending points (a return window) are in neither. The
+    ``…Value`` fields use the program's ``redemption.pointValue`` (0 without one).
     """
     profile = find_profile(tx, account, customer_id)
     totals = reward_rows.current_totals(tx, account.id, profile.id)
@@ -52,22 +57,46 @@ def balance(
         else:
             upcoming.append((moment, remaining))
     next_day = upcoming[0][0][:10] if upcoming else None
-    available = totals.points_balance - expired
+    total = totals.points_balance - expired
+    held = burn_rows.held_points(tx, account.id, profile.id, now)
+    available = max(0, total - held)
+    pending = burn_rows.pending_total(tx, account.id, profile.id)
+    program = _program_of(tx, account, cache)
+    value = _point_value(program)
+    next_amount = sum(r for moment, r in upcoming if moment[:10] == next_day)
     return {
         "customerId": customer_id,
-        "totalPointsBalance": available,
-        "totalPointsValue": 0,
+        "totalPointsBalance": total,
+        "totalPointsValue": _worth(total, value),
         "availablePointsBalance": available,
-        "availablePointsValue": 0,
-        "pendingPoints": 0,
-        "pendingPointsValue": 0,
-        "currency": None,
+        "availablePointsValue": _worth(available, value),
+        "heldPoints": min(held, total),
+        "pendingPoints": pending,
+        "pendingPointsValue": _worth(pending, value),
+        "currency": program.currency if program is not None else None,
         "pointsName": "points",
-        "nextExpiringPointsAmount": sum(r for moment, r in upcoming if moment[:10] == next_day),
-        "nextExpiringPointsValue": 0,
+        "nextExpiringPointsAmount": next_amount,
+        "nextExpiringPointsValue": _worth(next_amount, value),
         "nextExpiringPointsDate": upcoming[0][0] if upcoming else None,
         "totalEarnedPoints": totals.points_earned,
     }
+
+
+def _program_of(tx: Tx, account: Account, cache: ProgramCache) -> Program | None:
+    """The program in force, for its money settings (none when it cannot be loaded: the
+    balance still reads)."""
+    found = cache.lookup(tx, account.id)
+    return found.program if isinstance(found, CompiledProgram) else None
+
+
+def _point_value(program: Program | None) -> Decimal | None:
+    if program is None or program.redemption is None:
+        return None
+    return money.decimal(program.redemption.point_value)
+
+
+def _worth(points: int, value: Decimal | None) -> int | float:
+    return 0 if value is None else money.as_number(money.value_of(points, value))
 
 
 def preview(
@@ -370,6 +399,22 @@ def _activity(row: Any, customer_id: str) -> dict[str, Any]:
     return found
 
 
+TRANSACTION_TYPES = frozenset(
+    {
+        "Reward",
+        "TierEntry",
+        "Manual",
+        "Expiry",
+        "Redemption",
+        "Refund",
+        "Cancel",
+        "PaymentReward",
+        "ManualReward",
+        "ManualDeduction",
+    }
+)
+
+
 def transactions(
     tx: Tx,
     account: Account,
@@ -378,16 +423,35 @@ def transactions(
     direction: str | None,
     start_after: int | None,
     limit: int,
+    status: str | None = None,
+    kind: str | None = None,
     now: str | None = None,
 ) -> dict[str, Any]:
-    """``GET …/transactions?customerId=``: the points ledger, newest first."""
+    """``GET …/transactions?customerId=``: the points ledger, newest first, narrowed by
+    ``direction``, ``status`` (Active, Pending, Expired) and ``type``."""
     _check_page(limit)
     if direction is not None and direction not in ("+", "-"):
         raise errors.InvalidValue("Invalid value: 'direction' is + or -.")
+    if status is not None and status not in reward_rows.STATUSES:
+        raise errors.InvalidValue(
+            f"Invalid value: 'status' is one of {', '.join(reward_rows.STATUSES)}."
+        )
+    if kind is not None and kind not in TRANSACTION_TYPES:
+        raise errors.InvalidValue(
+            f"Invalid value: 'type' is one of {', '.join(sorted(TRANSACTION_TYPES))}."
+        )
     profile = find_profile(tx, account, customer_id)
     now = now or utc_now()
     rows = reward_rows.ledger_page(
-        tx, account.id, profile.id, direction=direction, before=start_after, limit=limit + 1
+        tx,
+        account.id,
+        profile.id,
+        direction=direction,
+        before=start_after,
+        limit=limit + 1,
+        kind=kind,
+        status=status,
+        now=now,
     )
     return {
         "transactions": [_transaction(row, customer_id, now) for row in rows[:limit]],
@@ -399,13 +463,18 @@ def transactions(
 def _transaction(row: Any, customer_id: str, now: str) -> dict[str, Any]:
     expires = None if row[11] is None else iso(row[11])
     expired = row[2] == "+" and expires is not None and expires <= now and row[4] > 0
+    pending = row[14] is not None
+    details = {} if row[15] is None else decode_json(row[15])
     return {
         "transactionId": row[0],
+        "gameballTransactionId": str(row[0]),
+        "clientTransactionId": row[13],
         "customerId": customer_id,
         "type": row[1],
         "direction": row[2],
         "points": row[3],
         "remainingPoints": row[4],
+        "amount": details.get("amount"),
         "reason": row[5],
         "achievedRewardCampaignId": row[6],
         "campaignVersion": row[7],
@@ -413,7 +482,8 @@ def _transaction(row: Any, customer_id: str, now: str) -> dict[str, Any]:
         "pointsBalanceBefore": row[9],
         "pointsBalanceAfter": row[10],
         "expiryDate": expires,
-        "status": "Expired" if expired else "Active",
+        "status": "Pending" if pending else "Expired" if expired else "Active",
+        "pendingUntil": iso(row[14]) if pending else None,
         "transactionTime": iso(row[12]),
     }
 

@@ -33,6 +33,7 @@ from kudos.rules.engine import (
     standing,
 )
 from kudos.rules.schema import EMPTY_PROGRAM, MAX_TOTAL, Program, Tier, event_names, load_program
+from kudos.storage import burn as burn_rows
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
@@ -152,6 +153,15 @@ def load_compiled(tx: Tx, account_id: int) -> CompiledProgram | None:
         raise errors.ProgramUnavailable() from None
 
 
+def load_compiled_or_none(tx: Tx, account_id: int) -> CompiledProgram | None:
+    """``load_compiled``, with ``None`` for a program that cannot be loaded (housekeeping
+    must go on: it logs nothing, the requests that need the program say why)."""
+    try:
+        return load_compiled(tx, account_id)
+    except errors.ProgramUnavailable:
+        return None
+
+
 def apply_campaigns(
     tx: Tx,
     compiled: CompiledProgram,
@@ -177,7 +187,7 @@ def apply_campaigns(
     conform(compiled, totals.progress)
     moment = _moment(now)
     day = now[:10]  # stored times are UTC ISO-8601
-    writer = _Decisions(tx, compiled, totals, customer_id=customer_id, now=now)
+    writer = Decisions(tx, compiled, totals, customer_id=customer_id, now=now)
     before = (totals.points_balance, totals.tier_order)
     for event in events:
         _, name, metadata = event
@@ -192,8 +202,9 @@ def apply_campaigns(
         writer.profile_updated()
 
 
-class _Decisions:
-    """Writes the engine's decisions for one customer, keeping their totals current."""
+class Decisions:
+    """Writes the engine's decisions (and the burn side's movements) for one customer,
+    keeping their totals current."""
 
     def __init__(
         self,
@@ -242,7 +253,7 @@ class _Decisions:
         campaign = achievement.campaign.spec
         account_id = self.totals.account_id
         if self.announces_rewards:
-            self._announce(outbox.CAMPAIGN_REWARDED, _rewarded(achievement, event, self.compiled))
+            self.announce(outbox.CAMPAIGN_REWARDED, _rewarded(achievement, event, self.compiled))
         notice = campaign.notification
         if notice is not None and outbox.wants(self.tx, account_id, outbox.NOTIFICATION_PUSH):
             payload = gameball.notification_push(
@@ -256,7 +267,7 @@ class _Decisions:
             )
             outbox.emit(self.tx, account_id, outbox.NOTIFICATION_PUSH, payload, now=self.now)
 
-    def _announce(self, topic: str, data: dict[str, Any]) -> None:
+    def announce(self, topic: str, data: dict[str, Any]) -> None:
         """Emit one of kudos' topics about this customer."""
         data = {"customerId": self.customer_id, "gbCustomerId": self.totals.profile_id, **data}
         outbox.emit(self.tx, self.totals.account_id, topic, data, now=self.now)
@@ -273,15 +284,34 @@ class _Decisions:
             totals=totals,
         )
 
-    def debit(self, points: int, *, reason: str) -> None:
+    def debit(
+        self, points: int, *, reason: str, entry: Entry | None = None, reserved: int = 0
+    ) -> None:
         """Take points from the credits that expire first (``InsufficientPoints`` if the
-        available balance is short: nothing is written then)."""
+        available balance, less the ``reserved`` points that others hold, is short: nothing
+        is written then); ``entry`` says what the debit is (a manual one by default)."""
         self.tx.flush_staged()  # credits staged earlier in this batch must be consumable
         credits = reward_rows.consumable_credits(self.tx, self.totals, self.now)
-        if sum(remaining for _, remaining in credits) < points:
+        if sum(remaining for _, remaining in credits) - reserved < points:
             raise errors.InsufficientPoints(
-                f"Insufficient points: {points} requested, fewer available."
+                f"Insufficient balance: {points:,} points needed, fewer available."
             )
+        self._take(credits, points)
+        entry = entry or Entry("Manual", kind="Manual", reason=reason)
+        _record(self.tx, self.totals, entry, -points, self.now)
+
+    def take_up_to(self, points: int, entry: Entry) -> int:
+        """Debit as many of ``points`` as the spendable credits hold (a clawback may find
+        them spent); return how many were taken (none: nothing is written)."""
+        self.tx.flush_staged()
+        credits = reward_rows.consumable_credits(self.tx, self.totals, self.now)
+        taken = min(points, sum(remaining for _, remaining in credits))
+        if taken > 0:
+            self._take(credits, taken)
+            _record(self.tx, self.totals, entry, -taken, self.now)
+        return taken
+
+    def _take(self, credits: list[tuple[int, int]], points: int) -> None:
         left = points
         for credit_id, remaining in credits:
             taken = min(left, remaining)
@@ -289,19 +319,33 @@ class _Decisions:
             left -= taken
             if not left:
                 break
-        _record(
-            self.tx, self.totals, Entry("Manual", kind="Manual", reason=reason), -points, self.now
-        )
 
-    def credit(self, points: int, *, reason: str) -> None:
-        """A manual credit (it expires like campaign points); ``InvalidValue`` when it would
-        take the customer past the ceiling (nothing is written then)."""
+    def credit(
+        self,
+        points: int,
+        *,
+        reason: str,
+        entry: Entry | None = None,
+        kind: str = "Manual",
+        pending_until: str | None = None,
+    ) -> int:
+        """A credit (it expires like campaign points); ``InvalidValue`` when it would take the
+        customer past the ceiling (nothing is written then). With ``pending_until`` the
+        points stay pending (outside the balance) until then. Returns the points credited."""
         if points > headroom(self.totals):
             raise errors.InvalidValue(
                 f"Invalid value: 'points' would take the customer's points past {MAX_TOTAL:,};"
                 f" at most {headroom(self.totals):,} can be credited."
             )
-        self._credit(Entry("Manual", reason=reason), points, kind="Manual")
+        entry = entry or Entry("Manual", reason=reason)
+        if pending_until is None:
+            return self._credit(entry, points, kind=kind)
+        entry.kind, entry.direction, entry.points = kind, "+", points
+        entry.pending_until = pending_until
+        days = self.compiled.program.points_expiry_days
+        entry.expires_at = None if days is None else expiry_time(pending_until, days)
+        reward_rows.add_entry(self.tx, self.totals, entry, self.now)
+        return points
 
     def _credit(self, entry: Entry, points: int, *, kind: str) -> int:
         """Write ``entry``, crediting ``points`` cut to what the ceiling leaves (none: the
@@ -311,7 +355,7 @@ class _Decisions:
             reward_rows.add_entry(self.tx, self.totals, entry, self.now)
             return 0
         entry.kind = kind
-        entry.expires_at = self.expires_at
+        entry.expires_at = entry.expires_at or self.expires_at
         _record(self.tx, self.totals, entry, points, self.now)
         self.totals.points_earned += points
         return points
@@ -358,7 +402,7 @@ class _Decisions:
             if previous is None
             else {"order": previous, "name": names.get(previous)},
         }
-        self._announce(outbox.TIER_CHANGED, data)
+        self.announce(outbox.TIER_CHANGED, data)
 
 
 def _rewarded(
@@ -449,6 +493,7 @@ def combine_profiles(
     """
     tx.flush_staged()  # rows staged earlier in this batch (bulk inserts) move with the rest
     reward_rows.move_history(tx, account_id, winner=winner, loser=loser)
+    burn_rows.move(tx, account_id, winner=winner, loser=loser)  # holds, orders, transactions
     kept = reward_rows.totals(tx, account_id, winner)
     gone = reward_rows.totals(tx, account_id, loser)
     if kept.points_balance + gone.points_balance > MAX_TOTAL:
@@ -470,7 +515,7 @@ def combine_profiles(
     )
     compiled = load_compiled(tx, account_id)  # merges are rare: no cache needed
     if compiled is not None:
-        _Decisions(tx, compiled, combined, customer_id=customer_id, now=now).retier()
+        Decisions(tx, compiled, combined, customer_id=customer_id, now=now).retier()
     reward_rows.save_totals(tx, combined, now)
     reward_rows.delete_totals(tx, account_id, loser)
 
@@ -498,7 +543,7 @@ def adjust_points(
     """Credit (``points`` > 0) or debit (< 0) by hand; a debit may not exceed the available
     balance. Returns the customer's totals after it."""
     totals = reward_rows.totals(tx, account_id, profile_id)
-    decisions = _Decisions(tx, compiled or _NO_PROGRAM, totals, customer_id=customer_id, now=now)
+    decisions = Decisions(tx, compiled or NO_PROGRAM, totals, customer_id=customer_id, now=now)
     if points > 0:
         decisions.credit(points, reason=reason)
         decisions.retier()
@@ -509,7 +554,7 @@ def adjust_points(
     return totals
 
 
-_NO_PROGRAM = compile_program(EMPTY_PROGRAM, version=0)
+NO_PROGRAM = compile_program(EMPTY_PROGRAM, version=0)
 
 
 EXPIRY_BATCH = 500

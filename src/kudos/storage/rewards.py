@@ -71,6 +71,9 @@ class Entry:
     score: int | None = None
     badge: str | None = None
     data: dict[str, Any] | None = None  # anything else the activity says (tier changes)
+    txn_family: str | None = None  # the shop's transaction or order it belongs to (burn side)
+    txn_id: str | None = None
+    pending_until: str | None = None  # a pending credit: not in the balance until then
 
 
 def totals(tx: Tx, account_id: int, profile_id: int) -> CustomerTotals:
@@ -209,6 +212,9 @@ def add_entry(tx: Tx, owner: CustomerTotals, entry: Entry, now: str) -> None:
                 entry.score,
                 entry.badge,
                 None if entry.data is None else encode(entry.data),
+                entry.txn_family,
+                entry.txn_id,
+                entry.pending_until,
                 now,
             )
         ],
@@ -218,8 +224,8 @@ def add_entry(tx: Tx, owner: CustomerTotals, entry: Entry, now: str) -> None:
 ADD_ENTRY = (
     "INSERT INTO history (account_id, profile_id, type, kind, direction, points, remaining,"
     " reason, campaign_id, campaign_version, event_id, balance_before, balance_after,"
-    " expires_at, times, score, badge, data, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " expires_at, times, score, badge, data, txn_family, txn_id, pending_until, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -247,7 +253,7 @@ def expiring(tx: Tx, account_id: int, profile_id: int) -> list[tuple[int, Any]]:
     rows = tx.all(
         "SELECT remaining, expires_at FROM history WHERE account_id = ? AND profile_id = ?"
         " AND direction = '+' AND remaining > 0 AND expires_at IS NOT NULL"
-        " ORDER BY expires_at",
+        " AND pending_until IS NULL ORDER BY expires_at",
         (account_id, profile_id),
     )
     return [(int(row[0]), row[1]) for row in rows]
@@ -285,7 +291,7 @@ def consumable_credits(tx: Tx, owner: CustomerTotals, now: str) -> list[tuple[in
     rows = tx.all(
         "SELECT id, remaining FROM history WHERE account_id = ? AND profile_id = ?"
         " AND direction = '+' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)"
-        " ORDER BY expires_at IS NULL, expires_at, id",
+        " AND pending_until IS NULL ORDER BY expires_at IS NULL, expires_at, id",
         (owner.account_id, owner.profile_id, now),
     )
     return [(int(row[0]), int(row[1])) for row in rows]
@@ -322,17 +328,37 @@ def ledger_page(
     direction: str | None,
     before: int | None,
     limit: int,
+    kind: str | None = None,
+    status: str | None = None,
+    now: str = "",
 ) -> list[Row]:
     """Newest first, the rows that moved points: ``(id, kind, direction, points, remaining,
     reason, campaign_id, campaign_version, event_id, balance_before, balance_after,
-    expires_at, created_at)``."""
+    expires_at, created_at, txn_id, pending_until, data)``; ``status`` (Active, Pending or
+    Expired at ``now``) and ``kind`` narrow it."""
     columns = (
         "id, kind, direction, points, remaining, reason, campaign_id, campaign_version,"
-        " event_id, balance_before, balance_after, expires_at, created_at"
+        " event_id, balance_before, balance_after, expires_at, created_at, txn_id,"
+        " pending_until, data"
     )
     owner = (account_id, profile_id)
-    filters = {"direction": direction}
-    return _page(tx, columns, owner, " AND kind IS NOT NULL", filters, before, limit)
+    where = " AND kind IS NOT NULL"
+    params: list[Any] = []
+    if status is not None:
+        where += _STATUS[status]
+        params += [now] * _STATUS[status].count("?")
+    filters = {"direction": direction, "kind": kind}
+    return _page(tx, columns, owner, where, filters, before, limit, params)
+
+
+# A ledger entry's status (``services.loyalty._transaction`` says the same in Python).
+_EXPIRED = " direction = '+' AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+_STATUS = {
+    "Pending": " AND pending_until IS NOT NULL",
+    "Expired": " AND pending_until IS NULL AND" + _EXPIRED,
+    "Active": " AND pending_until IS NULL AND NOT (" + _EXPIRED + ")",
+}
+STATUSES = tuple(_STATUS)
 
 
 def _page(
@@ -343,11 +369,12 @@ def _page(
     filters: dict[str, Any],
     before: int | None,
     limit: int,
+    where_params: list[Any] | None = None,
 ) -> list[Row]:
     """A customer's history rows, newest first, below the ``before`` id, that meet ``where``
-    and the ``filters`` that are not ``None`` (column → value)."""
+    (with ``where_params``) and the ``filters`` that are not ``None`` (column → value)."""
     sql = f"SELECT {columns} FROM history WHERE account_id = ? AND profile_id = ?{where}"
-    params: list[Any] = list(owner)
+    params: list[Any] = [*owner, *(where_params or [])]
     for column, value in filters.items():
         if value is not None:
             sql += f" AND {column} = ?"
@@ -365,7 +392,7 @@ def expired_credits(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int
     rows = tx.all(
         "SELECT id, account_id, profile_id, remaining FROM history"
         " WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
-        " ORDER BY expires_at, id LIMIT ?",
+        " AND pending_until IS NULL ORDER BY expires_at, id LIMIT ?",
         (now, limit),
     )
     return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]

@@ -28,6 +28,9 @@ CAMPAIGN_REWARDED = "campaign.rewarded"
 TIER_CHANGED = "tier.changed"
 POINTS_EXPIRED = "points.expired"
 EVENT_RECEIVED = "event.received"  # opt-in: one message per ingested event
+POINTS_REDEEMED = "points.redeemed"
+POINTS_REFUNDED = "points.refunded"
+ORDER_COMPLETED = "order.completed"
 TOPICS = (
     PROFILE_UPDATED,
     NOTIFICATION_PUSH,
@@ -37,6 +40,9 @@ TOPICS = (
     TIER_CHANGED,
     POINTS_EXPIRED,
     EVENT_RECEIVED,
+    POINTS_REDEEMED,
+    POINTS_REFUNDED,
+    ORDER_COMPLETED,
 )
 
 _encode = msgspec.json.Encoder().encode

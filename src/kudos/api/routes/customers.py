@@ -95,4 +95,5 @@ async def list_customer_events(
 )
 async def get_balance(customerId: str, runtime: RuntimeDep, credentials: SecretKeyAuth) -> Any:
     """Total, available and next-expiring points, and the points earned in all."""
-    return await read(runtime, credentials, loyalty.balance, customerId)
+    cache = runtime.context.programs
+    return await read(runtime, credentials, lambda tx, a: loyalty.balance(tx, a, cache, customerId))

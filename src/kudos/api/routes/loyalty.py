@@ -83,16 +83,29 @@ async def transactions(
     customerId: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)],
     runtime: RuntimeDep,
     credentials: SecretKeyAuth,
-    direction: Literal["+", "-"] | None = None,
+    direction: Annotated[
+        str | None, Query(description="+ or - (a bare space, an unencoded +, counts as +)")
+    ] = None,
+    status: Literal["Active", "Pending", "Expired"] | None = None,
+    type: Annotated[str | None, Query(max_length=50)] = None,
     limit: Limit = loyalty.DEFAULT_PAGE,
     startAfter: StartAfter = None,
 ) -> Any:
     """Newest first; ``startAfter`` takes the last ``transactionId`` of the previous page."""
+    if direction == " ":  # ``direction=+`` sent unencoded (Gameball's SDK) reads as a space
+        direction = "+"
     return await read(
         runtime,
         credentials,
         lambda tx, a: loyalty.transactions(
-            tx, a, customerId, direction=direction, start_after=startAfter, limit=limit
+            tx,
+            a,
+            customerId,
+            direction=direction,
+            start_after=startAfter,
+            limit=limit,
+            status=status,
+            kind=type,
         ),
     )
 

@@ -54,7 +54,7 @@ async def adjust_points(
     credentials: SecretKeyAuth,
 ) -> dict[str, Any]:
     """Positive points credit (kind Manual, expiring like earned points); negative points
-    debit the credits that expire first, never beyond the available balance (9001)."""
+    debit the credits that expire first, never beyond the available balance (9008)."""
     work = loyalty.AdjustPoints(
         context=runtime.context,
         credentials=credentials,

@@ -1,0 +1,256 @@
+"""Earning on what customers pay: cashback rates, pending credits and their maturing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kudos import errors
+from kudos.domain import money
+from kudos.domain.identity import customer_lock_key
+from kudos.domain.model import Account
+from kudos.rules.engine import CompiledProgram
+from kudos.rules.schema import CashbackRate, Program
+from kudos.services import rewards
+from kudos.services.burn.work import ShopWork
+from kudos.storage import burn as burn_rows
+from kudos.storage import profiles
+from kudos.storage import rewards as reward_rows
+from kudos.storage.db import Tx
+from kudos.storage.rewards import CustomerTotals, Entry
+from kudos.webhooks import gameball
+
+
+def rate_for(program: Program | None, tier_order: int | None) -> CashbackRate | None:
+    """The cashback rate of a customer in the tier ``tier_order`` (``None``: no cashback)."""
+    cashback = program.cashback if program is not None else None
+    if cashback is None or program is None:
+        return None
+    tier = next((t.name for t in program.tiers if t.order == tier_order), None)
+    return cashback.by_tier.get(tier, cashback) if tier is not None else cashback
+
+
+def cashback_points(amount: Decimal, rate: CashbackRate | None) -> Decimal:
+    """Points with their decimals for paying ``amount`` at ``rate``."""
+    if rate is None:
+        return money.ZERO
+    return money.earned(amount, points=rate.points, every=money.decimal(rate.every))
+
+
+def window_days(program: Program | None, requested: int | None) -> int:
+    """The return window of a credit: the request's, else the program's."""
+    if requested is not None:
+        return requested
+    cashback = program.cashback if program is not None else None
+    return cashback.return_window_days if cashback is not None else 0
+
+
+def pending_until(now: str, days: int) -> str | None:
+    return None if days <= 0 else rewards.expiry_time(now, days)
+
+
+def earn(
+    tx: Tx,
+    compiled: CompiledProgram | None,
+    totals: CustomerTotals,
+    *,
+    customer_id: str,
+    points: int,
+    entry: Entry,
+    window: int,
+    now: str,
+) -> int:
+    """Credit cashback ``points`` (pending for ``window`` days), cut to the ceiling; return
+    the points credited."""
+    decisions = rewards.Decisions(
+        tx, compiled or rewards.NO_PROGRAM, totals, customer_id=customer_id, now=now
+    )
+    points = min(points, rewards.headroom(totals))
+    if points <= 0:
+        return 0
+    until = pending_until(now, window)
+    credited = decisions.credit(
+        points, reason=entry.reason or "", entry=entry, kind=entry.type, pending_until=until
+    )
+    if until is None:
+        decisions.retier()
+        decisions.profile_updated()
+    return credited
+
+
+@dataclass(kw_only=True)
+class Cashback(ShopWork):
+    """``POST …/transactions/cashback``: points for an amount paid (unknown customers are
+    created); pending for the return window."""
+
+    transaction_id: str
+    amount: Decimal
+    return_window: int | None = None
+
+    def shop_id(self) -> str:
+        return self.transaction_id
+
+    def run(self, tx: Tx, account: Account) -> dict[str, Any]:
+        compiled = self.program(tx, account)
+        program = compiled.program if compiled is not None else None
+        profile_id = self.profile(tx, account)
+        totals = reward_rows.totals(tx, account.id, profile_id)
+        points = money.whole(cashback_points(self.amount, rate_for(program, totals.tier_order)))
+        window = window_days(program, self.return_window)
+        entry = Entry(
+            "PaymentReward",
+            reason="Cashback",
+            txn_family=burn_rows.TRANSACTION,
+            txn_id=self.transaction_id,
+            data={"amount": money.as_number(self.amount)},
+        )
+        credited = earn(
+            tx,
+            compiled,
+            totals,
+            customer_id=self.customer_id,
+            points=points,
+            entry=entry,
+            window=window,
+            now=self.now,
+        )
+        reward_rows.save_totals(tx, totals, self.now)
+        answer = {
+            "customerId": self.customer_id,
+            "gameballTransactionId": _entry_id(tx, account, self.transaction_id),
+            "transactionId": self.transaction_id,
+            "rewardAmount": money.as_number(self.amount),
+            "rewardEquivalentPoints": credited,
+            "pendingPoints": credited if window > 0 else 0,
+        }
+        burn_rows.add_shop_transaction(
+            tx,
+            account.id,
+            burn_rows.ShopTransaction(
+                family=burn_rows.TRANSACTION,
+                id=self.transaction_id,
+                type="Cashback",
+                profile_id=profile_id,
+                customer_id=self.customer_id,
+                request_hash=self.request_hash,
+                answer=answer,
+                amount=self.amount,
+                points_earned=credited,
+                created_at=self.now,
+            ),
+        )
+        return answer
+
+
+def _entry_id(tx: Tx, account: Account, transaction_id: str) -> int | None:
+    tx.flush_staged()
+    rows = burn_rows.entries_of(tx, account.id, burn_rows.TRANSACTION, transaction_id)
+    return int(rows[-1][0]) if rows else None
+
+
+def mature(
+    tx: Tx, account_id: int, profile_id: int, credits: list[tuple[int, int]], now: str
+) -> int:
+    """Make pending credits available (their balances are this moment's); return the points.
+    The customer's tier follows, and ``customer.profile.updated`` tells of it."""
+    totals = reward_rows.totals(tx, account_id, profile_id)
+    compiled = rewards.load_compiled_or_none(tx, account_id)
+    customer_id = profiles.customer_ids_of(tx, account_id, profile_id)[0]
+    decisions = rewards.Decisions(
+        tx, compiled or rewards.NO_PROGRAM, totals, customer_id=customer_id, now=now
+    )
+    moved = 0
+    for credit_id, remaining in credits:
+        points = min(remaining, rewards.headroom(totals))
+        before = totals.points_balance
+        totals.points_balance += points
+        totals.points_earned += points
+        burn_rows.activate(tx, credit_id, points=points, before=before, after=before + points)
+        moved += points
+    decisions.retier()
+    reward_rows.save_totals(tx, totals, now)
+    if moved:
+        gameball.announce_profile(tx, account_id, customer_id, profile_id, now=now, totals=totals)
+    return moved
+
+
+MATURE_BATCH = 500
+
+
+@dataclass(slots=True)
+class MaturePoints:
+    """Housekeeping writer work: pending credits whose return window has passed become
+    available. Returns how many credits matured."""
+
+    now: str
+    _credits: list[tuple[int, int, int, int]] = field(default_factory=list)
+    _keys: list[str] = field(default_factory=list)
+
+    def prepare(self, tx: Tx) -> None:
+        self._credits = burn_rows.matured(tx, self.now, limit=MATURE_BATCH)
+        owners = sorted({(c[1], c[2]) for c in self._credits})
+        self._keys = [
+            customer_lock_key(account_id, customer_id)
+            for account_id, profile_id in owners
+            for customer_id in profiles.customer_ids_of(tx, account_id, profile_id)
+        ]
+
+    def lock_keys(self) -> list[str]:
+        return self._keys
+
+    def apply(self, tx: Tx) -> int:
+        owners = {(c[1], c[2]) for c in self._credits}  # read again under the locks
+        current = [
+            c for c in burn_rows.matured(tx, self.now, limit=MATURE_BATCH) if (c[1], c[2]) in owners
+        ]
+        by_owner: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for credit_id, account_id, profile_id, remaining in current:
+            by_owner.setdefault((account_id, profile_id), []).append((credit_id, remaining))
+        for (account_id, profile_id), credits in sorted(by_owner.items()):
+            mature(tx, account_id, profile_id, credits, self.now)
+        return len(current)
+
+
+@dataclass(kw_only=True)
+class Activate(ShopWork):
+    """``PUT …/transactions/{transactionId}/activate``: end the return window of a
+    transaction's (or order's) pending points now."""
+
+    transaction_id: str
+    _profile_id: int | None = None
+
+    def prepare(self, tx: Tx) -> None:
+        super().prepare(tx)
+        account_id = self.owner().id
+        found = burn_rows.pending_of(tx, account_id, self.transaction_id)
+        known = found or _any_entry(tx, account_id, self.transaction_id)
+        if not known:
+            raise errors.TransactionNotFound(
+                f"Transaction not found: {self.transaction_id!r} has no points."
+            )
+        self._profile_id = known[0][1]
+        self.customer_id = profiles.customer_ids_of(tx, account_id, self._profile_id)[0]
+
+    def run(self, tx: Tx, account: Account) -> dict[str, Any]:
+        found = burn_rows.pending_of(tx, account.id, self.transaction_id)
+        by_owner: dict[int, list[tuple[int, int]]] = {}
+        for credit_id, profile_id, remaining in found:
+            by_owner.setdefault(profile_id, []).append((credit_id, remaining))
+        points = sum(
+            mature(tx, account.id, profile_id, credits, self.now)
+            for profile_id, credits in by_owner.items()
+        )
+        return {
+            "pointsActivated": points,
+            "gameballTransactionId": found[0][0] if found else None,
+            "clientTransactionId": self.transaction_id,
+        }
+
+
+def _any_entry(tx: Tx, account_id: int, transaction_id: str) -> list[tuple[int, int, int]]:
+    row = tx.one(
+        "SELECT id, profile_id FROM history WHERE account_id = ? AND txn_id = ? LIMIT 1",
+        (account_id, transaction_id),
+    )
+    return [] if row is None else [(int(row[0]), int(row[1]), 0)]
