@@ -38,5 +38,10 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/run.py
 
+# The burn side's checkout mix (hold, order, 1 in 10 a refund) from a Python load generator.
+.PHONY: bench-burn
+bench-burn: $(STAMP)
+	$(PY) bench/burn.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -141,7 +141,55 @@ def contract_server(live_server: LiveServer) -> LiveServer:
         f"{live_server.url}{WEBHOOKS}/{KNOWN['known-endpoint']}/messages", headers=headers
     )
     KNOWN["message"] = listed.json()["items"][0]["messageId"]  # customer.created
+    _prepare_burn(live_server)
     return live_server
+
+
+def _prepare_burn(server: LiveServer) -> None:
+    """A program that redeems and pays cashback, billions of points for the known customer,
+    holds and orders to read, release, redeem and refund."""
+    headers = server.headers()
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(server.url + path, json=body, headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    program = {"redemption": {"pointValue": 0.01}, "cashback": {"points": 1, "every": 1}}
+    response = httpx.put(f"{server.url}/api/kudos/v1/program", json=program, headers=headers)
+    assert response.status_code == 200, response.text
+    for n in range(3):
+        grant = {"customerId": KNOWN_CUSTOMER, "transactionId": f"grant-{n}", "points": 10**9}
+        post(BURN + "/transactions/manual", {**grant, "username": "ops", "reason": "contract"})
+    hold = {"customerId": KNOWN_CUSTOMER, "pointsToHold": 1}
+    KNOWN["holds"] = [post(BURN + "/transactions/hold", hold)["holdReference"] for _ in range(90)]
+    KNOWN["orders"] = [f"order-{n}" for n in range(90)]
+    for order_id in KNOWN["orders"]:
+        post(BURN + "/orders", {"customerId": KNOWN_CUSTOMER, "orderId": order_id, "totalPaid": 10})
+
+
+BURN = "/api/v4.0/integrations"
+# Routes whose body names a customer, and what a case needs to reach the logic with it.
+_TAKES_A_HOLD = ("/transactions/redeem",)
+_TAKES_AN_ORDER = ("/transactions/refund",)
+
+
+def _known_burn_case(case: Case) -> Case:
+    """A burn-side body for the known customer: a hold to redeem, an order to refund in full
+    (each once: they are used up), small points."""
+    body = case.body
+    if not isinstance(body, dict):
+        return case
+    body["customerId"] = KNOWN_CUSTOMER
+    if case.operation.path.endswith(_TAKES_A_HOLD) and KNOWN["holds"]:
+        for name in ("points", "amount"):
+            body.pop(name, None)
+        body["holdReference"] = KNOWN["holds"].pop()
+    if case.operation.path.endswith(_TAKES_AN_ORDER) and KNOWN["orders"]:
+        body["reverseTransactionId"] = KNOWN["orders"].pop()
+        body.pop("refundAmount", None)
+    return case
 
 
 @pytest.fixture
@@ -176,6 +224,22 @@ def cases(operation: Operation, mode: GenerationMode) -> st.SearchStrategy[Case]
         return st.one_of(known, generated)
     if mode is GenerationMode.POSITIVE and operation.path.endswith("/reward-preview"):
         return st.one_of(generated.map(_for_known_customer), generated)
+    burn_body = "/transactions/" in operation.path or operation.path.endswith("/orders")
+    if mode is GenerationMode.POSITIVE and burn_body and operation.method.upper() == "POST":
+        return st.one_of(generated.map(_known_burn_case), generated)
+    for name, pool in (("holdReference", "holds"), ("orderId", "orders")):
+        if mode is GenerationMode.POSITIVE and operation.get_parameter(name, "path"):
+            known = st.sampled_from(KNOWN[pool][:5]).flatmap(
+                lambda value, name=name: operation.as_strategy(
+                    generation_mode=mode, path_parameters={name: value}
+                )
+            )
+            return st.one_of(known, generated)
+    if mode is GenerationMode.POSITIVE and operation.get_parameter("transactionId", "path"):
+        known = operation.as_strategy(
+            generation_mode=mode, path_parameters={"transactionId": "grant-0"}
+        )
+        return st.one_of(known, generated)
     if mode is GenerationMode.POSITIVE and operation.get_parameter("endpointId", "path"):
         deletes = operation.method.upper() == "DELETE"
         name = "doomed-endpoint" if deletes else "known-endpoint"

@@ -66,7 +66,7 @@ def test_migration_counts_existing_catalogs(
     db = migrate_to_version_4(database_url, monkeypatch)
     with transaction(db) as tx:
         write_old_catalog(tx)
-    assert db.migrate() == [5]
+    assert db.migrate()[0] == 5  # and the later ones
     with transaction(db) as tx:
         counted = tx.all("SELECT account_id, name_count FROM event_catalogs ORDER BY account_id")
         assert [tuple(row) for row in counted] == [(1, 3), (2, 1)]

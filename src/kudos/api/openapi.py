@@ -8,6 +8,7 @@ as alternatives).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,11 +30,14 @@ REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
     "400": "Malformed JSON (3016) or missing arguments (3000)",
     "401": "Missing or unknown apikey (1000), secret key required (1001)",
-    "404": "Not found (4004)",
+    "404": "Not found (4004); a transaction (9002), reversed transaction (9005) or hold"
+    " reference (9006) not found",
     "413": "Body over 1 MiB (3014)",
     "415": "Content type other than JSON (3013)",
     "422": "Null arguments (3001), invalid value (3003), idempotency key reused (2002),"
-    " invalid program (3100)",
+    " invalid program (3100), redemption not configured (6002), not reversible (9000), already"
+    " cancelled (9001), transaction id exists (9004), insufficient balance (9008), hold not"
+    " active (9009)",
     "429": "Over the account's rate limit (2003); see Retry-After",
     "503": "Overloaded (5003); see Retry-After",
 }
@@ -79,6 +83,7 @@ def install_openapi(api: FastAPI) -> None:
     api.openapi = build  # type: ignore[method-assign]
 
 
+_BURN_PATH = re.compile(r"/integrations/(transactions/|orders|transaction/|order\b|player/)")
 _LEGACY_PATHS = {path for path, route in ingest.ROUTES.items() if route.legacy}
 
 
@@ -143,6 +148,10 @@ def _error_statuses(path: str, operation: dict[str, Any], *, writes: bool) -> se
         statuses |= {"400", "413", "415", "422"}
     if path in ingest.ROUTES:
         statuses.add("429")
+    if _BURN_PATH.search(path):
+        # The burn side: its own rate limit, and the customer, hold, order or transaction the
+        # body or path names may not exist (4004, 9002, 9005, 9006).
+        statuses |= {"404", "429"} if writes else {"404"}
     if operation.get("security"):
         statuses.add("401")
     parameters = operation.get("parameters", [])

@@ -11,6 +11,7 @@ from typing import Any
 
 from kudos.rules.schema import tier_names
 from kudos.storage import accounts as account_rows
+from kudos.storage import burn as burn_rows
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
@@ -48,6 +49,8 @@ def profile_updated(
     if totals.tier_order is not None:
         names = tx.once(("tier-names", account_id), _tier_names, tx, account_id)
         tier_name = names.get(totals.tier_order)
+    tx.flush_staged()  # pending credits staged earlier in the batch count
+    pending = burn_rows.pending_total(tx, account_id, profile_id)
     payload = _envelope(tx, "customer.profile.updated", account_id, customer_id, profile_id, now)
     payload["data"] = {
         "email": profile.email if profile else None,
@@ -57,8 +60,8 @@ def profile_updated(
         "referral_code": None,
         "referral_link": None,
         "activated_points": totals.points_balance,
-        "pending_points": 0,
-        "total_points": totals.points_balance,
+        "pending_points": pending,
+        "total_points": totals.points_balance + pending,
     }
     return payload
 
