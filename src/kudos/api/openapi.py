@@ -88,7 +88,10 @@ _LEGACY_PATHS = {path for path, route in ingest.ROUTES.items() if route.legacy}
 
 
 def _secret_required(path: str) -> bool:
-    """v4.1 paths and the management API need the secret key for every account."""
+    """v4.1 paths, the management API and the burn side (but for the cashback quote) need the
+    secret key for every account."""
+    if _BURN_PATH.search(path) and not path.endswith("/orders/cashback"):
+        return True
     return path.startswith(("/api/v4.1/", "/api/kudos/"))
 
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
 
 from kudos.domain.payload import MAX_EMAIL, MAX_ID_LENGTH, MAX_MOBILE
 from kudos.rules.schema import (
@@ -42,13 +50,32 @@ ShopId = Annotated[
     Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S"),
 ]
 CustomerId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+
+
+def _money_schema(minimum: int, *, exclusive: bool = False) -> WithJsonSchema:
+    """An amount as JSON Schema says it: a number in range with at most 6 decimals, or the
+    same written as a string."""
+    low = {"exclusiveMinimum" if exclusive else "minimum": minimum}
+    sign = "-?" if minimum < 0 else ""
+    number = {"type": "number", **low, "maximum": MAX_MONEY, "multipleOf": 10**-MONEY_PLACES}
+    text = rf"^{sign}[0-9]{{1,10}}(\.[0-9]{{1,{MONEY_PLACES}}})?$"
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": text}]})
+
+
 Money = Annotated[
     Decimal,
     Field(ge=0, le=MAX_MONEY, decimal_places=MONEY_PLACES, allow_inf_nan=False),
+    _money_schema(0),
+]
+PositiveMoney = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_MONEY, decimal_places=MONEY_PLACES, allow_inf_nan=False),
+    _money_schema(0, exclusive=True),
 ]
 SignedMoney = Annotated[
     Decimal,
     Field(ge=-MAX_MONEY, le=MAX_MONEY, decimal_places=MONEY_PLACES, allow_inf_nan=False),
+    _money_schema(-MAX_MONEY),
 ]
 Points = Annotated[StrictInt, Field(ge=1, le=MAX_AWARD)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -78,7 +105,7 @@ class HoldCreate(Customer):
 
 class HoldPublic(BaseModel):
     customerId: str
-    holdAmount: float
+    holdAmount: int | float
     holdEquivalentPoints: int
     holdReference: str
     dateToExpire: str
@@ -87,7 +114,7 @@ class HoldPublic(BaseModel):
 class HoldState(BaseModel):
     customerId: str
     holdReference: str
-    holdAmount: float
+    holdAmount: int | float
     holdEquivalentPoints: int
     state: Literal["active", "used", "released", "expired"]
     dateToExpire: str
@@ -113,7 +140,7 @@ class Redeemed(BaseModel):
     customerId: str
     gameballTransactionId: str
     transactionId: str
-    redeemAmount: float
+    redeemAmount: int | float
     redeemEquivalentPoints: int
     reason: str | None
 
@@ -134,7 +161,7 @@ class Refunded(BaseModel):
     gameballTransactionId: str
     refundTransactionId: str
     reverseTransactionId: str
-    refundAmount: float
+    refundAmount: int | float
     refundEquivalentPoints: int
     pointsClawedBack: int
     uncollectedPoints: int
@@ -147,7 +174,7 @@ class ReturnWindow(Body):
 
 class CashbackCreate(Customer):
     transactionId: ShopId
-    amount: Money
+    amount: PositiveMoney
     configurations: ReturnWindow | None = None
 
 
@@ -155,7 +182,7 @@ class CashbackRewarded(BaseModel):
     customerId: str
     gameballTransactionId: int | None
     transactionId: str
-    rewardAmount: float
+    rewardAmount: int | float
     rewardEquivalentPoints: int
     pendingPoints: int
 
@@ -176,7 +203,7 @@ class ManualDone(BaseModel):
     gameballTransactionId: int | None
     transactionId: str
     points: int
-    amount: float | None
+    amount: int | float | None
 
 
 class Activated(BaseModel):
@@ -239,7 +266,7 @@ class OrderCreate(Customer, OrderAmounts):
 
 class OrderLine(BaseModel):
     productId: str | None
-    quantity: float
+    quantity: int | float
     decimalPoints: float
     points: int
     score: int
@@ -260,7 +287,7 @@ class CashbackQuoteCreate(OrderAmounts):
 
 class QuoteLine(BaseModel):
     productId: str | None
-    quantity: float
+    quantity: int | float
     totalDecimalPoints: float
     totalPoints: int
     totalScore: int
@@ -278,7 +305,7 @@ class OrderTransaction(BaseModel):
     gameballTransactionId: int
     transactionType: str
     direction: str
-    amount: float | None
+    amount: int | float | None
     transactionId: str
     equivalentPoints: int
     status: str

@@ -454,13 +454,14 @@ def transactions(
         now=now,
     )
     return {
-        "transactions": [_transaction(row, customer_id, now) for row in rows[:limit]],
+        "transactions": [ledger_entry(row, customer_id, now) for row in rows[:limit]],
         "count": min(len(rows), limit),
         "hasMore": len(rows) > limit,
     }
 
 
-def _transaction(row: Any, customer_id: str, now: str) -> dict[str, Any]:
+def ledger_entry(row: Any, customer_id: str, now: str) -> dict[str, Any]:
+    """One ledger row (``storage.rewards.ledger_page``'s columns) as a Gameball transaction."""
     expires = None if row[11] is None else iso(row[11])
     expired = row[2] == "+" and expires is not None and expires <= now and row[4] > 0
     pending = row[14] is not None

@@ -10,6 +10,7 @@ from typing import Any
 from kudos.domain.model import iso
 from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
+from kudos.storage.rewards import Entry
 
 ORDER = "order"  # the families of the shop's ids: an order id and a transaction id may be equal
 TRANSACTION = "transaction"
@@ -34,10 +35,18 @@ class Hold:
         return self.state
 
 
+def storable(text: str) -> bool:
+    """Whether ``text`` could be a stored id: none holds NUL (bodies refuse it, and
+    PostgreSQL text cannot hold it), so an id from a path with one is simply not found."""
+    return "\x00" not in text
+
+
 _HOLD = "reference, profile_id, customer_id, points, amount, state, used_by, created_at, expires_at"
 
 
 def hold(tx: Tx, account_id: int, reference: str) -> Hold | None:
+    if not storable(reference):
+        return None
     row = tx.one(
         f"SELECT {_HOLD} FROM holds WHERE account_id = ? AND reference = ?",
         (account_id, reference),
@@ -95,6 +104,19 @@ def held_points(
     return int(row[0]) if row else 0
 
 
+def linked_customer_ids(tx: Tx, account_id: int, customer_id: str) -> list[str]:
+    """Every customerId of the profile ``customer_id`` names (none for an unknown one)."""
+    if not storable(customer_id):
+        return []
+    rows = tx.all(
+        "SELECT customer_id FROM customer_ids WHERE account_id = ? AND profile_id IN"
+        " (SELECT profile_id FROM customer_ids WHERE account_id = ? AND customer_id = ?)"
+        " ORDER BY customer_id",
+        (account_id, account_id, customer_id),
+    )
+    return [row[0] for row in rows]
+
+
 @dataclass(slots=True)
 class ShopTransaction:
     family: str
@@ -120,6 +142,8 @@ _TXN = (
 
 
 def shop_transaction(tx: Tx, account_id: int, family: str, txn_id: str) -> ShopTransaction | None:
+    if not storable(txn_id):
+        return None
     row = tx.one(
         f"SELECT {_TXN} FROM shop_transactions WHERE account_id = ? AND family = ? AND id = ?",
         (account_id, family, txn_id),
@@ -214,17 +238,19 @@ def pending_credits(
     *,
     family: str | None = None,
     txn_id: str | None = None,
-) -> list[tuple[int, int]]:
-    """``(ledger id, remaining)`` of a customer's pending credits (of one id when given)."""
+) -> list[tuple[int, int, str]]:
+    """``(ledger id, remaining, pending until)`` of a customer's pending credits (of one id
+    when given)."""
+    tx.flush_staged()  # credits staged earlier in the batch count
     sql = (
-        "SELECT id, remaining FROM history WHERE account_id = ? AND profile_id = ?"
-        " AND pending_until IS NOT NULL AND remaining > 0"
+        "SELECT id, remaining, pending_until FROM history WHERE account_id = ?"
+        " AND profile_id = ? AND pending_until IS NOT NULL AND remaining > 0"
     )
     params: list[Any] = [account_id, profile_id]
     if txn_id is not None:
         sql += " AND txn_family = ? AND txn_id = ?"
         params += [family, txn_id]
-    return [(int(r[0]), int(r[1])) for r in tx.all(sql + " ORDER BY id", params)]
+    return [(int(r[0]), int(r[1]), iso(r[2])) for r in tx.all(sql + " ORDER BY id", params)]
 
 
 def pending_total(tx: Tx, account_id: int, profile_id: int) -> int:
@@ -237,8 +263,8 @@ def pending_total(tx: Tx, account_id: int, profile_id: int) -> int:
 
 
 def matured(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int, int]]:
-    """``(ledger id, account, profile, remaining)`` of pending credits whose window has
-    passed, oldest first."""
+    """``(ledger id, account, profile, remaining)`` of pending entries (credits, and the
+    refunds taken from them) whose window has passed, oldest first."""
     rows = tx.all(
         "SELECT id, account_id, profile_id, remaining FROM history"
         " WHERE pending_until IS NOT NULL AND pending_until <= ? ORDER BY pending_until, id"
@@ -249,7 +275,10 @@ def matured(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int, int]]:
 
 
 def pending_of(tx: Tx, account_id: int, txn_id: str) -> list[tuple[int, int, int]]:
-    """``(ledger id, profile, remaining)`` of the pending credits of a shop id (any family)."""
+    """``(ledger id, profile, remaining)`` of the pending entries of a shop id (any family)."""
+    if not storable(txn_id):
+        return []
+    tx.flush_staged()
     rows = tx.all(
         "SELECT id, profile_id, remaining FROM history WHERE account_id = ? AND txn_id = ?"
         " AND pending_until IS NOT NULL ORDER BY id",
@@ -263,13 +292,40 @@ def take_pending(tx: Tx, credit_id: int, points: int) -> None:
     tx.execute("UPDATE history SET remaining = remaining - ? WHERE id = ?", (points, credit_id))
 
 
-def activate(tx: Tx, credit_id: int, *, points: int, before: int, after: int) -> None:
-    """A pending credit becomes available: its balances are those of this moment."""
-    tx.execute(
-        "UPDATE history SET pending_until = NULL, remaining = ?, balance_before = ?,"
-        " balance_after = ? WHERE id = ?",
-        (points, before, after, credit_id),
+def close_pending(tx: Tx, entry_id: int) -> Entry | None:
+    """End a pending entry's window: it leaves the ledger (it stays in the history as an
+    activity). Returns the entry that credits what is left of a pending credit now (its
+    balances and id are this moment's, so the ledger stays in order), or ``None``."""
+    row = tx.one(
+        "SELECT type, kind, direction, remaining, reason, data, txn_family, txn_id"
+        " FROM history WHERE id = ?",
+        (entry_id,),
     )
+    tx.execute(
+        "UPDATE history SET kind = NULL, pending_until = NULL, remaining = 0 WHERE id = ?",
+        (entry_id,),
+    )
+    if row is None or row[2] != "+" or int(row[3]) <= 0:
+        return None
+    return Entry(  # it expires as a credit made now does (the program's pointsExpiryDays)
+        row[0],
+        kind=row[1],
+        points=int(row[3]),
+        reason=row[4],
+        data=None if row[5] is None else decode_json(row[5]),
+        txn_family=row[6],
+        txn_id=row[7],
+    )
+
+
+def newest_entry_id(tx: Tx, account_id: int, txn_id: str) -> int | None:
+    """The id of the newest ledger entry of a shop id (any family)."""
+    tx.flush_staged()
+    row = tx.one(
+        "SELECT max(id) FROM history WHERE account_id = ? AND txn_id = ? AND kind IS NOT NULL",
+        (account_id, txn_id),
+    )
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def move(tx: Tx, account_id: int, *, winner: int, loser: int) -> None:

@@ -345,20 +345,20 @@ def ledger_page(
     where = " AND kind IS NOT NULL"
     params: list[Any] = []
     if status is not None:
-        where += _STATUS[status]
-        params += [now] * _STATUS[status].count("?")
+        where += STATUS_CONDITIONS[status]
+        params += [now] * STATUS_CONDITIONS[status].count("?")
     filters = {"direction": direction, "kind": kind}
     return _page(tx, columns, owner, where, filters, before, limit, params)
 
 
-# A ledger entry's status (``services.loyalty._transaction`` says the same in Python).
+# A ledger entry's status (``services.loyalty.ledger_entry`` says the same in Python).
 _EXPIRED = " direction = '+' AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
-_STATUS = {
+STATUS_CONDITIONS = {
     "Pending": " AND pending_until IS NOT NULL",
     "Expired": " AND pending_until IS NULL AND" + _EXPIRED,
     "Active": " AND pending_until IS NULL AND NOT (" + _EXPIRED + ")",
 }
-STATUSES = tuple(_STATUS)
+STATUSES = tuple(STATUS_CONDITIONS)
 
 
 def _page(

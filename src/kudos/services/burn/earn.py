@@ -149,25 +149,25 @@ def _entry_id(tx: Tx, account: Account, transaction_id: str) -> int | None:
     return int(rows[-1][0]) if rows else None
 
 
-def mature(
-    tx: Tx, account_id: int, profile_id: int, credits: list[tuple[int, int]], now: str
-) -> int:
-    """Make pending credits available (their balances are this moment's); return the points.
-    The customer's tier follows, and ``customer.profile.updated`` tells of it."""
+def mature(tx: Tx, account_id: int, profile_id: int, pending: list[int], now: str) -> int:
+    """End the return window of these pending entries of one customer: what is left of each
+    credit is credited now, as a new ledger entry with this moment's balances (the pending
+    entries leave the ledger); return the points. The customer's tier follows, and
+    ``customer.profile.updated`` tells of it."""
     totals = reward_rows.totals(tx, account_id, profile_id)
-    compiled = rewards.load_compiled_or_none(tx, account_id)
+    # Once per transaction and account: a housekeeping run may mature many customers' points.
+    compiled = tx.once(("compiled", account_id), rewards.load_compiled_or_none, tx, account_id)
     customer_id = profiles.customer_ids_of(tx, account_id, profile_id)[0]
     decisions = rewards.Decisions(
         tx, compiled or rewards.NO_PROGRAM, totals, customer_id=customer_id, now=now
     )
     moved = 0
-    for credit_id, remaining in credits:
-        points = min(remaining, rewards.headroom(totals))
-        before = totals.points_balance
-        totals.points_balance += points
-        totals.points_earned += points
-        burn_rows.activate(tx, credit_id, points=points, before=before, after=before + points)
-        moved += points
+    for entry_id in pending:
+        entry = burn_rows.close_pending(tx, entry_id)
+        points = 0 if entry is None else min(entry.points, rewards.headroom(totals))
+        if entry is not None and points > 0:
+            kind = entry.kind or entry.type
+            moved += decisions.credit(points, reason=entry.reason or "", entry=entry, kind=kind)
     decisions.retier()
     reward_rows.save_totals(tx, totals, now)
     if moved:
@@ -181,7 +181,7 @@ MATURE_BATCH = 500
 @dataclass(slots=True)
 class MaturePoints:
     """Housekeeping writer work: pending credits whose return window has passed become
-    available. Returns how many credits matured."""
+    available. Returns how many credits matured (with points left)."""
 
     now: str
     _credits: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -204,12 +204,12 @@ class MaturePoints:
         current = [
             c for c in burn_rows.matured(tx, self.now, limit=MATURE_BATCH) if (c[1], c[2]) in owners
         ]
-        by_owner: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for credit_id, account_id, profile_id, remaining in current:
-            by_owner.setdefault((account_id, profile_id), []).append((credit_id, remaining))
-        for (account_id, profile_id), credits in sorted(by_owner.items()):
-            mature(tx, account_id, profile_id, credits, self.now)
-        return len(current)
+        by_owner: dict[tuple[int, int], list[int]] = {}
+        for entry_id, account_id, profile_id, _ in current:
+            by_owner.setdefault((account_id, profile_id), []).append(entry_id)
+        for (account_id, profile_id), entries in sorted(by_owner.items()):
+            mature(tx, account_id, profile_id, entries, self.now)
+        return sum(1 for c in current if c[3] > 0)  # refunds and emptied credits end unseen
 
 
 @dataclass(kw_only=True)
@@ -220,8 +220,7 @@ class Activate(ShopWork):
     transaction_id: str
     _profile_id: int | None = None
 
-    def prepare(self, tx: Tx) -> None:
-        super().prepare(tx)
+    def locate(self, tx: Tx) -> None:
         account_id = self.owner().id
         found = burn_rows.pending_of(tx, account_id, self.transaction_id)
         known = found or _any_entry(tx, account_id, self.transaction_id)
@@ -234,21 +233,25 @@ class Activate(ShopWork):
 
     def run(self, tx: Tx, account: Account) -> dict[str, Any]:
         found = burn_rows.pending_of(tx, account.id, self.transaction_id)
-        by_owner: dict[int, list[tuple[int, int]]] = {}
-        for credit_id, profile_id, remaining in found:
-            by_owner.setdefault(profile_id, []).append((credit_id, remaining))
+        by_owner: dict[int, list[int]] = {}
+        for entry_id, profile_id, _ in found:
+            by_owner.setdefault(profile_id, []).append(entry_id)
         points = sum(
-            mature(tx, account.id, profile_id, credits, self.now)
-            for profile_id, credits in by_owner.items()
+            mature(tx, account.id, profile_id, entries, self.now)
+            for profile_id, entries in by_owner.items()
         )
         return {
             "pointsActivated": points,
-            "gameballTransactionId": found[0][0] if found else None,
+            "gameballTransactionId": (
+                burn_rows.newest_entry_id(tx, account.id, self.transaction_id) if points else None
+            ),
             "clientTransactionId": self.transaction_id,
         }
 
 
 def _any_entry(tx: Tx, account_id: int, transaction_id: str) -> list[tuple[int, int, int]]:
+    if not burn_rows.storable(transaction_id):
+        return []
     row = tx.one(
         "SELECT id, profile_id FROM history WHERE account_id = ? AND txn_id = ? LIMIT 1",
         (account_id, transaction_id),

@@ -17,6 +17,7 @@ from typing import Any
 from kudos import errors
 from kudos.domain import money
 from kudos.domain.model import Account, utc_now
+from kudos.rules.schema import MAX_AWARD
 from kudos.services.burn.work import ShopWork, point_value, redemption_of, spendable
 from kudos.storage import burn as burn_rows
 from kudos.storage import rewards as reward_rows
@@ -73,10 +74,16 @@ def priced(
     points: int | None, amount: Decimal | None, value: Decimal, *, minimum: int
 ) -> tuple[int, Decimal]:
     """``(points, amount)`` of a hold or redeem given one of them: an amount buys the whole
-    points it covers and is answered as what they are worth."""
+    points it covers and is answered as what they are worth; at most ``MAX_AWARD`` points,
+    as when they are given."""
     if amount is not None:
         points = money.points_covered(amount, value)
     assert points is not None
+    if points > MAX_AWARD:
+        raise errors.InvalidValue(
+            f"Invalid value: at most {MAX_AWARD:,} points are held or redeemed at once;"
+            f" this amount is worth {points:,}."
+        )
     if points < max(1, minimum):
         raise errors.InvalidValue(
             f"Invalid value: at least {max(1, minimum):,} points"
@@ -103,12 +110,12 @@ def _minutes_after(now: str, minutes: int) -> str:
 @dataclass(kw_only=True)
 class ReleaseHold(ShopWork):
     """``DELETE …/transactions/hold/{ref}``: the points go back to the available balance.
-    Releasing a hold that was released or ran out succeeds; one that was used is refused."""
+    Releasing a hold that was released or ran out succeeds (and leaves it as it was); one
+    that was used is refused."""
 
     reference: str
 
-    def prepare(self, tx: Tx) -> None:
-        super().prepare(tx)
+    def locate(self, tx: Tx) -> None:
         found = burn_rows.hold(tx, self.owner().id, self.reference)
         if found is None:
             raise errors.HoldNotFound()
@@ -122,7 +129,7 @@ class ReleaseHold(ShopWork):
             raise errors.HoldNotActive(
                 f"The hold was used by transaction {found.used_by!r}: it cannot be released."
             )
-        if found.state == "active":
+        if found.state_at(self.now) == "active":  # one that ran out stays expired
             burn_rows.end_hold(tx, account.id, self.reference, state="released", used_by=None)
         return {"success": True, "message": "Hold released successfully"}
 

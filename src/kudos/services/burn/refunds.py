@@ -60,6 +60,7 @@ class Refund(ShopWork):
         if give > 0:
             entry = self._entry("Cancel", target, note)
             decisions.credit(give, reason=entry.reason or "", entry=entry, kind="Cancel")
+            totals.points_earned -= give  # spent points coming back were not earned
         decisions.retier()
         reward_rows.save_totals(tx, totals, self.now)
         target.refunded_amount = refunded
@@ -67,7 +68,8 @@ class Refund(ShopWork):
         target.points_returned += give
         burn_rows.save_refunded(tx, account.id, target)
         if claw or give:
-            announce(tx, decisions, outbox.POINTS_REFUNDED, points=give - claw, txn_id=target.id)
+            moved = give - (claw - uncollected)  # what the balance and pending points moved
+            announce(tx, decisions, outbox.POINTS_REFUNDED, points=moved, txn_id=target.id)
             decisions.profile_updated()
         answer = {
             "customerId": self.customer_id,
@@ -145,25 +147,20 @@ class Refund(ShopWork):
         if points <= 0:
             return 0
         left = points
-        pending = 0
         owner = decisions.totals
-        for credit_id, remaining in burn_rows.pending_credits(
+        for credit_id, remaining, until in burn_rows.pending_credits(
             tx, owner.account_id, owner.profile_id, family=target.family, txn_id=target.id
         ):
             taken = min(left, remaining)
             burn_rows.take_pending(tx, credit_id, taken)
-            pending += taken
+            # Pending too, as the points it takes: out of the balance, ending with the credit.
+            entry = self._entry("Refund", target, {**note, "pending": True})
+            entry.kind, entry.direction, entry.points = "Refund", "-", taken
+            entry.pending_until = until
+            reward_rows.add_entry(tx, owner, entry, self.now)
             left -= taken
             if not left:
-                break
-        if pending:
-            entry = self._entry("Refund", target, {**note, "pending": True})
-            entry.kind, entry.direction, entry.points = "Refund", "-", pending
-            balance = decisions.totals.points_balance
-            entry.balance_before = entry.balance_after = balance
-            reward_rows.add_entry(tx, decisions.totals, entry, self.now)
-        if not left:
-            return 0
+                return 0
         taken = decisions.take_up_to(left, self._entry("Refund", target, note))
         # The points it earned no longer count as earned (nor for a tier by points earned).
         owner.points_earned = max(0, owner.points_earned - left)

@@ -13,6 +13,7 @@ import msgspec
 
 from kudos import errors
 from kudos.domain import money
+from kudos.domain.identity import customer_lock_key
 from kudos.domain.model import Account, Credentials, iso_before, utc_now
 from kudos.domain.ratelimit import transaction_windows
 from kudos.rules.engine import CompiledProgram
@@ -50,6 +51,7 @@ class ShopWork:
     idempotency_key: str | None = None
     now: str = field(default_factory=utc_now)
     account: Account | None = None
+    linked: list[str] = field(default_factory=list)  # every customerId of its profile
 
     def shop_id(self) -> str | None:
         """The shop's id that makes this request unique (``transactionId``, ``orderId``)."""
@@ -67,10 +69,18 @@ class ShopWork:
         if wait is not None:
             raise errors.RateLimited(retry_after=wait)
         self.account = account
+        self.locate(tx)
+        # A profile's points are spent through any of its customerIds (channel merging): a
+        # request locks them all, or two processes could spend the same points at once.
+        self.linked = burn_rows.linked_customer_ids(tx, account.id, self.customer_id)
+
+    def locate(self, tx: Tx) -> None:
+        """Set ``customer_id`` when the request names its customer another way."""
 
     def lock_keys(self) -> list[str]:
         account = self.owner()
         keys = identity.lock_key(account, self.customer_id, email=self.email, mobile=self.mobile)
+        keys += [customer_lock_key(account.id, linked) for linked in self.linked]
         shop_id = self.shop_id()
         if shop_id is not None:
             keys.append(f"shop:{account.id}:{self.family}:{shop_id}")
