@@ -165,7 +165,8 @@ def _prepare_burn(server: LiveServer) -> None:
         grant = {"customerId": KNOWN_CUSTOMER, "transactionId": f"grant-{n}", "points": 10**9}
         post(BURN + "/transactions/manual", {**grant, "username": "ops", "reason": "contract"})
     hold = {"customerId": KNOWN_CUSTOMER, "pointsToHold": 1}
-    KNOWN["holds"] = [post(BURN + "/transactions/hold", hold)["holdReference"] for _ in range(90)]
+    # Ten of the hundred active holds a customer may have: the rest are the fuzzer's.
+    KNOWN["holds"] = [post(BURN + "/transactions/hold", hold)["holdReference"] for _ in range(10)]
     KNOWN["orders"] = [f"order-{n}" for n in range(90)]
     for order_id in KNOWN["orders"]:
         post(BURN + "/orders", {"customerId": KNOWN_CUSTOMER, "orderId": order_id, "totalPaid": 10})
@@ -184,16 +185,37 @@ def _known_burn_case(case: Case) -> Case:
         return case
     v3 = case.operation.path.startswith(V3)
     body["playerUniqueId" if v3 else "customerId"] = KNOWN_CUSTOMER
-    if case.operation.path.endswith("/redeem"):
-        for name in ("holdReference", "amount", "points", "redeemedAmount"):
-            body.pop(name, None)
-        body.update({"redeemedAmount": 0.01} if v3 else {"points": 1})
+    for name in ("transactionId", "refundTransactionId", "orderId"):
+        if name in body:  # a fresh id: one a request of another route used would be 9004
+            body[name] = f"contract-{next(_IDS)}"
+    path = case.operation.path
+    # Exactly one of the amounts, small enough for the known customer's balance.
+    for ending, v3_amount, v4_amount in _AMOUNTS:
+        if path.endswith(ending):
+            for name in _AMOUNT_FIELDS:
+                body.pop(name, None)
+            body.update(v3_amount if v3 else v4_amount)
     if case.operation.path.endswith("/refund"):
         body["reverseTransactionId"] = next(_ORDERS)
         body["amount" if v3 else "refundAmount"] = 0.01
     return case
 
 
+_AMOUNT_FIELDS = (
+    "holdReference",
+    "amount",
+    "points",
+    "redeemedAmount",
+    "pointsToHold",
+    "amountToHold",
+)
+_AMOUNTS = (
+    ("/redeem", {"redeemedAmount": 0.01}, {"points": 1}),
+    ("/hold", {"amount": 0.01}, {"pointsToHold": 1}),
+    ("/manual", {"points": 1}, {"points": 1}),
+    ("/cashback", {"amount": 1}, {"amount": 1}),
+)
+_IDS = itertools.count()
 _ORDERS = itertools.cycle([f"order-{n}" for n in range(90)])
 
 

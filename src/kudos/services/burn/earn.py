@@ -124,21 +124,14 @@ class Cashback(ShopWork):
             "rewardEquivalentPoints": credited,
             "pendingPoints": credited if window > 0 else 0,
         }
-        burn_rows.add_shop_transaction(
+        self.record(
             tx,
-            account.id,
-            burn_rows.ShopTransaction(
-                family=burn_rows.TRANSACTION,
-                id=self.transaction_id,
-                type="Cashback",
-                profile_id=profile_id,
-                customer_id=self.customer_id,
-                request_hash=self.request_hash,
-                answer=answer,
-                amount=self.amount,
-                points_earned=credited,
-                created_at=self.now,
-            ),
+            account,
+            kind="Cashback",
+            profile_id=profile_id,
+            answer=answer,
+            amount=self.amount,
+            earned=credited,
         )
         return answer
 

@@ -72,20 +72,13 @@ class Manual(ShopWork):
             "points": points,
             "amount": None if self.amount is None else money.as_number(self.amount),
         }
-        burn_rows.add_shop_transaction(
+        self.record(
             tx,
-            account.id,
-            burn_rows.ShopTransaction(
-                family=burn_rows.TRANSACTION,
-                id=self.transaction_id,
-                type="Manual",
-                profile_id=profile_id,
-                customer_id=self.customer_id,
-                request_hash=self.request_hash,
-                answer=answer,
-                amount=abs(self.amount) if self.amount is not None else Decimal(0),
-                created_at=self.now,
-            ),
+            account,
+            kind="Manual",
+            profile_id=profile_id,
+            answer=answer,
+            amount=abs(self.amount) if self.amount is not None else Decimal(0),
         )
         return answer
 

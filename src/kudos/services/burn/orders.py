@@ -159,22 +159,15 @@ class PlaceOrder(ShopWork, FiresEvents):
             "pendingPoints": credited if window > 0 else 0,
             "lineItems": lines,
         }
-        burn_rows.add_shop_transaction(
+        self.record(
             tx,
-            account.id,
-            burn_rows.ShopTransaction(
-                family=burn_rows.ORDER,
-                id=order.order_id,
-                type="Order",
-                profile_id=profile_id,
-                customer_id=self.customer_id,
-                request_hash=self.request_hash,
-                answer=answer,
-                amount=order.total_paid,
-                points_earned=credited,
-                points_redeemed=redeemed,
-                created_at=self.now,
-            ),
+            account,
+            kind="Order",
+            profile_id=profile_id,
+            answer=answer,
+            amount=order.total_paid,
+            earned=credited,
+            redeemed=redeemed,
         )
         if outbox.wants(tx, account.id, outbox.ORDER_COMPLETED):
             data = {

@@ -78,21 +78,14 @@ class Redeem(ShopWork):
             "redeemEquivalentPoints": points,
             "reason": self.reason,
         }
-        burn_rows.add_shop_transaction(
+        self.record(
             tx,
-            account.id,
-            burn_rows.ShopTransaction(
-                family=burn_rows.TRANSACTION,
-                id=self.transaction_id,
-                type="Redemption",
-                profile_id=profile_id,
-                customer_id=self.customer_id,
-                request_hash=self.request_hash,
-                answer=answer,
-                amount=amount,
-                points_redeemed=points,
-                created_at=self.now,
-            ),
+            account,
+            kind="Redemption",
+            profile_id=profile_id,
+            answer=answer,
+            amount=amount,
+            redeemed=points,
         )
         return answer
 

@@ -84,20 +84,13 @@ class Refund(ShopWork):
             "uncollectedPoints": uncollected,
             "pointsReturned": give,
         }
-        burn_rows.add_shop_transaction(
+        self.record(
             tx,
-            account.id,
-            ShopTransaction(
-                family=burn_rows.TRANSACTION,
-                id=self.refund_id,
-                type="Refund",
-                profile_id=profile_id,
-                customer_id=self.customer_id,
-                request_hash=self.request_hash,
-                answer=answer,
-                amount=amount,
-                created_at=self.now,
-            ),
+            account,
+            kind="Refund",
+            profile_id=profile_id,
+            answer=answer,
+            amount=amount,
         )
         return answer
 

@@ -121,6 +121,37 @@ class ShopWork:
             )
         return known.answer
 
+    def record(
+        self,
+        tx: Tx,
+        account: Account,
+        *,
+        kind: str,
+        profile_id: int,
+        answer: dict[str, Any],
+        amount: Decimal,
+        earned: int = 0,
+        redeemed: int = 0,
+    ) -> None:
+        """Keep this request's shop id with its answer (what a repeat gets) and what a refund
+        can move back (``earned``, ``redeemed``, in proportion to ``amount``)."""
+        shop_id = self.shop_id()
+        assert shop_id is not None, "only work with a shop id is recorded"
+        found = burn_rows.ShopTransaction(
+            family=self.family,
+            id=shop_id,
+            type=kind,
+            profile_id=profile_id,
+            customer_id=self.customer_id,
+            request_hash=self.request_hash,
+            answer=answer,
+            amount=amount,
+            points_earned=earned,
+            points_redeemed=redeemed,
+            created_at=self.now,
+        )
+        burn_rows.add_shop_transaction(tx, account.id, found)
+
     def owner(self) -> Account:
         assert self.account is not None, "prepare() runs before lock_keys() and apply()"
         return self.account
