@@ -13,7 +13,7 @@ from kudos.domain.model import Account
 from kudos.rules.engine import CompiledProgram
 from kudos.rules.schema import CashbackRate, Program
 from kudos.services import rewards
-from kudos.services.burn.work import ShopWork
+from kudos.services.burn.work import ShopWork, last_entry_id
 from kudos.storage import burn as burn_rows
 from kudos.storage import profiles
 from kudos.storage import rewards as reward_rows
@@ -118,7 +118,9 @@ class Cashback(ShopWork):
         reward_rows.save_totals(tx, totals, self.now)
         answer = {
             "customerId": self.customer_id,
-            "gameballTransactionId": _entry_id(tx, account, self.transaction_id),
+            "gameballTransactionId": last_entry_id(
+                tx, account.id, burn_rows.TRANSACTION, self.transaction_id
+            ),
             "transactionId": self.transaction_id,
             "rewardAmount": money.as_number(self.amount),
             "rewardEquivalentPoints": credited,
@@ -134,12 +136,6 @@ class Cashback(ShopWork):
             earned=credited,
         )
         return answer
-
-
-def _entry_id(tx: Tx, account: Account, transaction_id: str) -> int | None:
-    tx.flush_staged()
-    rows = burn_rows.entries_of(tx, account.id, burn_rows.TRANSACTION, transaction_id)
-    return int(rows[-1][0]) if rows else None
 
 
 def mature(tx: Tx, account_id: int, profile_id: int, pending: list[int], now: str) -> int:
