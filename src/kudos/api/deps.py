@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -26,7 +26,9 @@ secret_key_header = APIKeyHeader(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop that
+# cost a request more than the function does.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,8 +36,8 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _credentials(secret_required: bool) -> Callable[..., Credentials]:
-    def dependency(
+def _credentials(secret_required: bool) -> Callable[..., Awaitable[Credentials]]:
+    async def dependency(
         api_key: Annotated[str | None, Depends(api_key_header)],
         secret_key: Annotated[str | None, Depends(secret_key_header)],
     ) -> Credentials:

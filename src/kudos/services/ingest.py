@@ -265,7 +265,9 @@ class IngestHooks:
             if programs[account_id].runs(tx, account_id):  # never raises for one account
                 known = (tx.recall((account_id, c)) for c in customer_ids)
                 reward_rows.prefetch(tx, account_id, [p for p in known if p is not None])
-        ids = iter(tx.db.next_ids(tx, "events", sum(len(w.batch.events) for w in ingests)))
+        wanted_ids = sum(len(w.batch.events) for w in ingests)
+        # None wanted (a batch of other work): no round trip for an empty range.
+        ids = iter(tx.db.next_ids(tx, "events", wanted_ids) if wanted_ids else ())
         for work in ingests:
             work.event_ids = [next(ids) for _ in work.batch.events]
 

@@ -8,9 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from kudos.domain.model import iso
+from kudos.storage import profiles
 from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
 from kudos.storage.rewards import Entry
+
+# A shop id in either family, as the ``history_txn`` index can look it up.
+_ANY_FAMILY = " AND txn_family IN ('order', 'transaction') AND txn_id = ?"
 
 ORDER = "order"  # the families of the shop's ids: an order id and a transaction id may be equal
 TRANSACTION = "transaction"
@@ -108,13 +112,8 @@ def linked_customer_ids(tx: Tx, account_id: int, customer_id: str) -> list[str]:
     """Every customerId of the profile ``customer_id`` names (none for an unknown one)."""
     if not storable(customer_id):
         return []
-    rows = tx.all(
-        "SELECT customer_id FROM customer_ids WHERE account_id = ? AND profile_id IN"
-        " (SELECT profile_id FROM customer_ids WHERE account_id = ? AND customer_id = ?)"
-        " ORDER BY customer_id",
-        (account_id, account_id, customer_id),
-    )
-    return [row[0] for row in rows]
+    profile_id = profiles.id_for_customer(tx, account_id, customer_id)
+    return [] if profile_id is None else profiles.customer_ids_of(tx, account_id, profile_id)
 
 
 @dataclass(slots=True)
@@ -280,8 +279,9 @@ def pending_of(tx: Tx, account_id: int, txn_id: str) -> list[tuple[int, int, int
         return []
     tx.flush_staged()
     rows = tx.all(
-        "SELECT id, profile_id, remaining FROM history WHERE account_id = ? AND txn_id = ?"
-        " AND pending_until IS NOT NULL ORDER BY id",
+        "SELECT id, profile_id, remaining FROM history WHERE account_id = ?"
+        + _ANY_FAMILY
+        + " AND pending_until IS NOT NULL ORDER BY id",
         (account_id, txn_id),
     )
     return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
@@ -322,7 +322,7 @@ def newest_entry_id(tx: Tx, account_id: int, txn_id: str) -> int | None:
     """The id of the newest ledger entry of a shop id (any family)."""
     tx.flush_staged()
     row = tx.one(
-        "SELECT max(id) FROM history WHERE account_id = ? AND txn_id = ? AND kind IS NOT NULL",
+        "SELECT max(id) FROM history WHERE account_id = ?" + _ANY_FAMILY + " AND kind IS NOT NULL",
         (account_id, txn_id),
     )
     return None if row is None or row[0] is None else int(row[0])

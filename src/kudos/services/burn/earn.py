@@ -242,7 +242,8 @@ def _any_entry(tx: Tx, account_id: int, transaction_id: str) -> list[tuple[int, 
     if not burn_rows.storable(transaction_id):
         return []
     row = tx.one(
-        "SELECT id, profile_id FROM history WHERE account_id = ? AND txn_id = ? LIMIT 1",
+        "SELECT id, profile_id FROM history WHERE account_id = ?"
+        " AND txn_family IN ('order', 'transaction') AND txn_id = ? LIMIT 1",
         (account_id, transaction_id),
     )
     return [] if row is None else [(int(row[0]), int(row[1]), 0)]

@@ -71,8 +71,10 @@ class ShopWork:
         self.account = account
         self.locate(tx)
         # A profile's points are spent through any of its customerIds (channel merging): a
-        # request locks them all, or two processes could spend the same points at once.
-        self.linked = burn_rows.linked_customer_ids(tx, account.id, self.customer_id)
+        # request locks them all, or two processes could spend the same points at once (a
+        # store with a single writer takes no locks).
+        if tx.db.concurrent_writers:
+            self.linked = burn_rows.linked_customer_ids(tx, account.id, self.customer_id)
 
     def locate(self, tx: Tx) -> None:
         """Set ``customer_id`` when the request names its customer another way."""

@@ -16,7 +16,9 @@ CREATE INDEX history_pending ON history (pending_until)
     WHERE pending_until IS NOT NULL;
 
 -- Points reserved for a checkout: out of the available balance while active, consumed once
--- by a redeem or an order, released by DELETE or when `expires_at` passes.
+-- by a redeem or an order, released by DELETE or when `expires_at` passes. A rowid table: as
+-- WITHOUT ROWID, SQLite (without statistics) searched its primary key by account for a
+-- customer's active holds instead of holds_profile, reading every hold of the account.
 CREATE TABLE holds (
     account_id INTEGER NOT NULL,
     reference TEXT NOT NULL,
@@ -29,7 +31,7 @@ CREATE TABLE holds (
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
     PRIMARY KEY (account_id, reference)
-) WITHOUT ROWID;
+);
 CREATE INDEX holds_profile ON holds (account_id, profile_id) WHERE state = 'active';
 
 -- The shop's transactions (`family` transaction: redeem, cashback, manual, refund) and orders
@@ -66,3 +68,9 @@ CREATE TABLE order_claims (
 
 -- A replayed Idempotency-Key on the burn routes answers what the first request did.
 ALTER TABLE idempotency_keys ADD COLUMN answer TEXT;
+
+-- A profile's customerIds in the order they were linked, from the index alone: with the
+-- order by created_at, SQLite (without statistics) read every customerId of the account.
+DROP INDEX customer_ids_profile;
+
+CREATE INDEX customer_ids_profile ON customer_ids (account_id, profile_id, created_at);
