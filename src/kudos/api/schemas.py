@@ -417,13 +417,15 @@ class ActivitiesPage(BaseModel):
     hasMore: bool
 
 
-class Transaction(BaseModel):
+class LedgerEntry(BaseModel):
+    """A ledger entry's fields but its customer's (``Transaction`` names it ``customerId``,
+    v3's ``playerUniqueId``)."""
+
     transactionId: int = Field(description="kudos' id of the entry (the paging cursor).")
     gameballTransactionId: str
     clientTransactionId: str | None = Field(
         description="The shop's transactionId or orderId the entry belongs to, if any."
     )
-    customerId: str
     type: str = Field(
         description="Reward, TierEntry, Manual, Expiry, Redemption, Refund, Cancel,"
         " PaymentReward, ManualReward or ManualDeduction."
@@ -442,6 +444,10 @@ class Transaction(BaseModel):
     status: str = Field(description="Active, Pending or Expired.")
     pendingUntil: str | None
     transactionTime: str
+
+
+class Transaction(LedgerEntry):
+    customerId: str
 
 
 class TransactionsPage(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from kudos.api import schemas_burn as v4
-from kudos.api.schemas import BadgePublic, CampaignProgress, TierPublic, Transaction
+from kudos.api.schemas import BadgePublic, CampaignProgress, LedgerEntry, TierPublic
 from kudos.domain.payload import MAX_ID_LENGTH
 
 HoldReference = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -125,30 +125,10 @@ class V3OrderPlaced(BaseModel):
     lineItems: list[v4.OrderLine]
 
 
-class PlayerTransaction(BaseModel):
+class PlayerTransaction(LedgerEntry):
     """v4's ledger entry (``api.schemas.Transaction``), its customer ``playerUniqueId``."""
 
-    transactionId: int = Field(description="kudos' id of the entry.")
-    gameballTransactionId: str
-    clientTransactionId: str | None = Field(
-        description="The shop's transactionId or orderId the entry belongs to, if any."
-    )
     playerUniqueId: str
-    type: str = Field(description=Transaction.model_fields["type"].description)
-    direction: str
-    points: int
-    remainingPoints: int
-    amount: float | None
-    reason: str | None
-    achievedRewardCampaignId: str | None
-    campaignVersion: int | None
-    eventId: int | None
-    pointsBalanceBefore: int | None = Field(description="null while the credit is pending")
-    pointsBalanceAfter: int | None
-    expiryDate: str | None
-    status: str = Field(description="Active, Pending or Expired.")
-    pendingUntil: str | None
-    transactionTime: str
 
 
 class V3TransactionsPage(BaseModel):

@@ -557,6 +557,16 @@ def adjust_points(
 NO_PROGRAM = compile_program(EMPTY_PROGRAM, version=0)
 
 
+def owners_lock_keys(tx: Tx, owners: Iterable[tuple[int, int]]) -> list[str]:
+    """The lock keys of every customerId of these ``(account, profile)`` owners: housekeeping
+    that changes their points makes their requests wait."""
+    return [
+        customer_lock_key(account_id, customer_id)
+        for account_id, profile_id in sorted(owners)
+        for customer_id in profiles.customer_ids_of(tx, account_id, profile_id)
+    ]
+
+
 EXPIRY_BATCH = 500
 
 
@@ -571,14 +581,7 @@ class ExpirePoints:
 
     def prepare(self, tx: Tx) -> None:
         self._credits = reward_rows.expired_credits(tx, self.now, limit=EXPIRY_BATCH)
-        owners = sorted(
-            {(account_id, profile_id) for _, account_id, profile_id, _ in self._credits}
-        )
-        self._keys = [
-            customer_lock_key(account_id, customer_id)
-            for account_id, profile_id in owners
-            for customer_id in profiles.customer_ids_of(tx, account_id, profile_id)
-        ]
+        self._keys = owners_lock_keys(tx, {(c[1], c[2]) for c in self._credits})
 
     def lock_keys(self) -> list[str]:
         """The customers' own keys: their requests wait while their points expire."""

@@ -8,7 +8,6 @@ from typing import Any
 
 from kudos import errors
 from kudos.domain import money
-from kudos.domain.identity import customer_lock_key
 from kudos.domain.model import Account
 from kudos.rules.engine import CompiledProgram
 from kudos.rules.schema import CashbackRate, Program
@@ -178,12 +177,7 @@ class MaturePoints:
 
     def prepare(self, tx: Tx) -> None:
         self._credits = burn_rows.matured(tx, self.now, limit=MATURE_BATCH)
-        owners = sorted({(c[1], c[2]) for c in self._credits})
-        self._keys = [
-            customer_lock_key(account_id, customer_id)
-            for account_id, profile_id in owners
-            for customer_id in profiles.customer_ids_of(tx, account_id, profile_id)
-        ]
+        self._keys = rewards.owners_lock_keys(tx, {(c[1], c[2]) for c in self._credits})
 
     def lock_keys(self) -> list[str]:
         return self._keys
