@@ -103,8 +103,8 @@ class Runtime:
 
     async def _keep_house(self) -> None:
         """Every minute: record expired points and make pending points whose return window
-        passed available; hourly: purge idempotency keys past their
-        24-hour window and finished webhook messages past their retention."""
+        passed available; hourly: purge idempotency keys past their 24-hour window, finished
+        webhook messages past their retention and holds whose time ran out 30 days ago."""
         rounds = 0
         while True:
             try:
@@ -122,6 +122,8 @@ class Runtime:
                         maintenance.purge_finished_webhooks(now=utc_now(), retention=retention)
                     )
                     log.info("purged %d finished webhook messages", purged)
+                    purged = await self.writer.submit(maintenance.purge_ended_holds(now=utc_now()))
+                    log.info("purged %d holds that ended more than 30 days ago", purged)
             except Exception:
                 log.exception("housekeeping failed; next try in %d s", EXPIRY_SECONDS)
             rounds += 1

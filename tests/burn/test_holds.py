@@ -11,6 +11,7 @@ import pytest
 
 from kudos import errors
 from kudos.bootstrap import Runtime
+from kudos.services import maintenance
 from kudos.services.burn import holds, redeem
 from kudos.services.burn.work import body_hash
 from kudos.services.security import KeyPair
@@ -180,3 +181,23 @@ async def test_a_one_minute_hold_is_good_for_one_minute(
 def moment_after(start: str, *, seconds: int) -> str:
     when = datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(seconds=seconds)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_holds_that_ran_out_a_month_ago_are_purged_and_the_others_kept(
+    client: httpx.AsyncClient, shop: dict[str, str], runtime: Runtime, keys: KeyPair
+) -> None:
+    await grant(client, shop, "c1", 100, "seed")
+    old = await place_hold(runtime, keys, "c1", 10, moment(days=-31))
+    recent = await place_hold(runtime, keys, "c1", 10, moment(days=-29))
+    active = await call(
+        client, shop, "POST", "/transactions/hold", {"customerId": "c1", "pointsToHold": 10}
+    )
+    assert await runtime.writer.submit(maintenance.purge_ended_holds(now=moment())) == 1
+    gone = await client.get(
+        f"/api/v4.0/integrations/transactions/hold/{old['holdReference']}", headers=shop
+    )
+    assert (gone.status_code, gone.json()["code"]) == (404, 9006)
+    for kept, state in ((recent, "expired"), (active, "active")):
+        found = await call(client, shop, "GET", f"/transactions/hold/{kept['holdReference']}")
+        assert found["state"] == state
+    assert (await balance(client, shop, "c1"))["heldPoints"] == 10

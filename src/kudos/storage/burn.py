@@ -95,6 +95,13 @@ def end_hold(tx: Tx, account_id: int, reference: str, *, state: str, used_by: st
     )
 
 
+def purge_holds_before(tx: Tx, cutoff: str) -> int:
+    """Delete the holds whose time ran out before ``cutoff`` (an active one then reserves
+    nothing: it ended when it ran out; a used or released one ended before); return how many."""
+    cursor = tx.execute("DELETE FROM holds WHERE expires_at < ?", (cutoff,))
+    return int(cursor.rowcount or 0)
+
+
 def held_points(
     tx: Tx, account_id: int, profile_id: int, now: str, *, besides: str | None = None
 ) -> int:

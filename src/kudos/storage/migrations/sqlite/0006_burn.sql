@@ -33,6 +33,8 @@ CREATE TABLE holds (
     PRIMARY KEY (account_id, reference)
 );
 CREATE INDEX holds_profile ON holds (account_id, profile_id) WHERE state = 'active';
+-- The hourly purge of holds whose time ran out 30 days ago.
+CREATE INDEX holds_expiry ON holds (expires_at);
 
 -- The shop's transactions (`family` transaction: redeem, cashback, manual, refund) and orders
 -- (`family` order), each id once per account and family: the request it came with (a hash,
