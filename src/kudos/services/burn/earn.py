@@ -83,6 +83,8 @@ class Cashback(ShopWork):
     """``POST …/transactions/cashback``: points for an amount paid (unknown customers are
     created); pending for the return window."""
 
+    kind = "Cashback"
+
     transaction_id: str
     amount: Decimal
     return_window: int | None = None
@@ -128,7 +130,6 @@ class Cashback(ShopWork):
         self.record(
             tx,
             account,
-            kind="Cashback",
             profile_id=profile_id,
             answer=answer,
             amount=self.amount,
@@ -200,6 +201,8 @@ class Activate(ShopWork):
     """``PUT …/transactions/{transactionId}/activate``: end the return window of a
     transaction's (or order's) pending points now."""
 
+    kind = "Activate"
+
     transaction_id: str
     _profile_id: int | None = None
 
@@ -215,14 +218,16 @@ class Activate(ShopWork):
         self.customer_id = profiles.customer_ids_of(tx, account_id, self._profile_id)[0]
 
     def run(self, tx: Tx, account: Account) -> dict[str, Any]:
-        found = burn_rows.pending_of(tx, account.id, self.transaction_id)
-        by_owner: dict[int, list[int]] = {}
-        for entry_id, profile_id, _ in found:
-            by_owner.setdefault(profile_id, []).append(entry_id)
-        points = sum(
-            mature(tx, account.id, profile_id, entries, self.now)
-            for profile_id, entries in by_owner.items()
-        )
+        profile = self._profile_id
+        assert profile is not None, "locate() runs in prepare()"
+        # The customer ``locate`` found (and locked): an order and a transaction of another
+        # customer may share the id, whose points wait for their own activate.
+        entries = [
+            entry_id
+            for entry_id, profile_id, _ in burn_rows.pending_of(tx, account.id, self.transaction_id)
+            if profile_id == profile
+        ]
+        points = mature(tx, account.id, profile, entries, self.now) if entries else 0
         return {
             "pointsActivated": points,
             "gameballTransactionId": (

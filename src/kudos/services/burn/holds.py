@@ -30,6 +30,8 @@ MAX_ACTIVE_HOLDS = 100  # per customer: each is a row, and a checkout needs one
 class PlaceHold(ShopWork):
     """``POST …/transactions/hold`` with ``pointsToHold`` or ``amountToHold``."""
 
+    kind = "Hold"
+
     points: int | None = None
     amount: Decimal | None = None
 
@@ -112,6 +114,8 @@ class ReleaseHold(ShopWork):
     """``DELETE …/transactions/hold/{ref}``: the points go back to the available balance.
     Releasing a hold that was released or ran out succeeds (and leaves it as it was); one
     that was used is refused."""
+
+    kind = "Release"
 
     reference: str
 

@@ -24,6 +24,8 @@ class Manual(ShopWork):
     after ``expiry_after`` days when given (else as the program says); a debit may not
     exceed the available balance (9008) and takes no expiry."""
 
+    kind = "Manual"
+
     transaction_id: str
     username: str
     reason: str
@@ -39,15 +41,15 @@ class Manual(ShopWork):
         points = self._points(compiled)
         if points < 0 and self.expiry_after:
             raise errors.InvalidValue("Invalid value: a deduction cannot have an expiry.")
-        kind = "ManualReward" if points > 0 else "ManualDeduction"
+        entry_kind = "ManualReward" if points > 0 else "ManualDeduction"
         profile_id = self.profile(tx, account) if points > 0 else self.existing_profile(tx, account)
         totals = reward_rows.totals(tx, account.id, profile_id)
         decisions = rewards.Decisions(
             tx, compiled or rewards.NO_PROGRAM, totals, customer_id=self.customer_id, now=self.now
         )
         entry = Entry(
-            kind,
-            kind=kind,
+            entry_kind,
+            kind=entry_kind,
             reason=self.reason,
             txn_family=burn_rows.TRANSACTION,
             txn_id=self.transaction_id,
@@ -56,7 +58,7 @@ class Manual(ShopWork):
         if points > 0:
             if self.expiry_after:
                 entry.expires_at = rewards.expiry_time(self.now, self.expiry_after)
-            decisions.credit(points, reason=self.reason, entry=entry, kind=kind)
+            decisions.credit(points, reason=self.reason, entry=entry, kind=entry_kind)
             decisions.retier()
         else:
             held = burn_rows.held_points(tx, account.id, profile_id, self.now)
@@ -75,7 +77,6 @@ class Manual(ShopWork):
         self.record(
             tx,
             account,
-            kind="Manual",
             profile_id=profile_id,
             answer=answer,
             amount=abs(self.amount) if self.amount is not None else Decimal(0),

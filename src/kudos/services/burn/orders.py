@@ -17,7 +17,7 @@ from kudos.services.burn import earn
 from kudos.services.burn.redeem import spend, use_hold
 from kudos.services.burn.work import ShopWork, redemption_of
 from kudos.services.customers import find_profile
-from kudos.services.ingest import ORDER_EVENT, FiresEvents, IngestEvents
+from kudos.services.ingest import ORDER_EVENT, ORDER_KEYS, FiresEvents, IngestEvents
 from kudos.storage import burn as burn_rows
 from kudos.storage import rewards as reward_rows
 from kudos.storage.db import Tx
@@ -28,6 +28,7 @@ from kudos.webhooks import outbox
 # Line-item fields copied into the place_order event (Gameball's mapping), as lists.
 LINE_FIELDS = ("productId", "sku", "title", "vendor", "category", "collection", "tags", "weight")
 LINE_KEYS = {"productId": "product_id", "tags": "tag"}
+MAX_LINE_VALUES = 100  # distinct values of one line field kept in the event
 
 
 @dataclass(slots=True)
@@ -56,7 +57,8 @@ class Order:
     def event_metadata(self) -> dict[str, Any]:
         """The ``place_order`` metadata: Gameball's mapping (``totalPaid`` → ``total_paid``,
         line fields as lists, ``extra`` keys as they are, never over the order's own)."""
-        found: dict[str, Any] = dict(self.extra)
+        # An order id in ``extra`` would name another order to the once-per-order claim.
+        found: dict[str, Any] = {k: v for k, v in self.extra.items() if k not in ORDER_KEYS}
         found["order_id"] = self.order_id
         found["total_paid"] = money.as_number(self.total_paid)
         for name, value in self.totals.items():
@@ -81,12 +83,17 @@ def _snake(name: str) -> str:
 
 
 def _line_values(lines: list[LineItem], name: str) -> list[Any]:
-    values: list[Any] = []
+    """The distinct values of one line field, in order, at most ``MAX_LINE_VALUES`` (what a
+    campaign's ``contains`` reads of a list)."""
+    values: dict[Any, None] = {}
     for line in lines:
         value = line.product_id if name == "productId" else line.fields.get(name)
-        items = value if isinstance(value, list) else [value]
-        values.extend(v for v in items if v is not None and v not in values)
-    return values
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                values.setdefault(item, None)
+                if len(values) == MAX_LINE_VALUES:
+                    return list(values)
+    return list(values)
 
 
 def quote(order: Order, rate: Any) -> tuple[int, list[dict[str, Any]]]:
@@ -113,6 +120,8 @@ def quote(order: Order, rate: Any) -> tuple[int, list[dict[str, Any]]]:
 @dataclass(kw_only=True)
 class PlaceOrder(ShopWork, FiresEvents):
     """``POST …/orders``: unknown customers are created."""
+
+    kind = "Order"
 
     family = burn_rows.ORDER
     order: Order
@@ -162,7 +171,6 @@ class PlaceOrder(ShopWork, FiresEvents):
         self.record(
             tx,
             account,
-            kind="Order",
             profile_id=profile_id,
             answer=answer,
             amount=order.total_paid,

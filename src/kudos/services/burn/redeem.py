@@ -30,6 +30,8 @@ class Redeem(ShopWork):
     """``POST …/transactions/redeem``: exactly one of ``hold_reference``, ``points``,
     ``amount``; the credits that expire first are spent."""
 
+    kind = "Redemption"
+
     transaction_id: str
     hold_reference: str | None = None
     points: int | None = None
@@ -81,7 +83,6 @@ class Redeem(ShopWork):
         self.record(
             tx,
             account,
-            kind="Redemption",
             profile_id=profile_id,
             answer=answer,
             amount=amount,

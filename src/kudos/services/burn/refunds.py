@@ -34,6 +34,8 @@ REVERSIBLE = frozenset({"Order", "Cashback", "Redemption"})
 class Refund(ShopWork):
     """A refund of ``reverse_id`` (an order id, or a redeem's or cashback's transactionId)."""
 
+    kind = "Refund"
+
     refund_id: str
     reverse_id: str
     amount: Decimal | None = None  # None: all that is left
@@ -87,7 +89,6 @@ class Refund(ShopWork):
         self.record(
             tx,
             account,
-            kind="Refund",
             profile_id=profile_id,
             answer=answer,
             amount=amount,

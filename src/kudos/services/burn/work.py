@@ -42,6 +42,7 @@ class ShopWork:
     """One request of the burn side; subclasses write in ``run``."""
 
     family: ClassVar[str] = burn_rows.TRANSACTION
+    kind: ClassVar[str]  # what the request is: Order, Redemption, Cashback, Hold…
     context: IngestContext
     credentials: Credentials
     customer_id: str
@@ -98,7 +99,7 @@ class ShopWork:
         answer = self.run(tx, account)
         if self.idempotency_key is not None:
             idempotency.remember(
-                tx, account.id, self.idempotency_key, self.request_hash, self.now, answer=answer
+                tx, account.id, self.idempotency_key, self.fingerprint(), self.now, answer=answer
             )
         return answer
 
@@ -107,7 +108,7 @@ class ShopWork:
         if self.idempotency_key is not None:
             found = idempotency.find_answer(tx, account.id, self.idempotency_key)
             if found is not None and found[1] >= iso_before(self.now, IDEMPOTENCY_WINDOW):
-                if found[0] != self.request_hash or found[2] is None:
+                if found[0] != self.fingerprint() or found[2] is None:
                     raise errors.IdempotencyKeyReused()
                 return found[2]
         shop_id = self.shop_id()
@@ -116,19 +117,23 @@ class ShopWork:
         known = burn_rows.shop_transaction(tx, account.id, self.family, shop_id)
         if known is None:
             return None
-        if known.request_hash != self.request_hash:
+        if known.request_hash != self.fingerprint():
             raise errors.TransactionIdExists(
                 f"Transaction ID already exists: {self.family} {shop_id!r} was recorded"
                 " with another request."
             )
         return known.answer
 
+    def fingerprint(self) -> str:
+        """What a repeat must match: the same kind of request with the same body (a cashback
+        with a redeem's id and body is another request, not its repeat)."""
+        return f"{self.kind}:{self.request_hash}"
+
     def record(
         self,
         tx: Tx,
         account: Account,
         *,
-        kind: str,
         profile_id: int,
         answer: dict[str, Any],
         amount: Decimal,
@@ -142,10 +147,10 @@ class ShopWork:
         found = burn_rows.ShopTransaction(
             family=self.family,
             id=shop_id,
-            type=kind,
+            type=self.kind,
             profile_id=profile_id,
             customer_id=self.customer_id,
-            request_hash=self.request_hash,
+            request_hash=self.fingerprint(),
             answer=answer,
             amount=amount,
             points_earned=earned,
