@@ -22,6 +22,7 @@ from tests.burn.conftest import (
     burn_program,
     call,
     grant,
+    holds_rows,
     moment,
     shop_credentials,
 )
@@ -192,7 +193,9 @@ async def test_holds_that_ran_out_a_month_ago_are_purged_and_the_others_kept(
     active = await call(
         client, shop, "POST", "/transactions/hold", {"customerId": "c1", "pointsToHold": 10}
     )
-    assert await runtime.writer.submit(maintenance.purge_ended_holds(now=moment())) == 1
+    # The server's own hourly housekeeping may have purged it already (it runs at start).
+    await runtime.writer.submit(maintenance.purge_ended_holds(now=moment()))
+    assert len(await holds_rows(runtime)) == 2
     gone = await client.get(
         f"/api/v4.0/integrations/transactions/hold/{old['holdReference']}", headers=shop
     )
