@@ -95,6 +95,16 @@ def end_hold(tx: Tx, account_id: int, reference: str, *, state: str, used_by: st
     )
 
 
+def active_holds(tx: Tx, account_id: int, profile_id: int, now: str) -> int:
+    """How many holds of the customer are active at ``now``."""
+    row = tx.one(
+        "SELECT count(*) FROM holds WHERE account_id = ? AND profile_id = ?"
+        " AND state = 'active' AND expires_at > ?",
+        (account_id, profile_id, now),
+    )
+    return int(row[0]) if row else 0
+
+
 def purge_holds_before(tx: Tx, cutoff: str) -> int:
     """Delete the holds whose time ran out before ``cutoff`` (an active one then reserves
     nothing: it ended when it ran out; a used or released one ended before); return how many."""
@@ -278,6 +288,17 @@ def matured(tx: Tx, now: str, *, limit: int) -> list[tuple[int, int, int, int]]:
         (now, limit),
     )
     return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def owner_of(tx: Tx, account_id: int, txn_id: str) -> int | None:
+    """The profile of a ledger entry of the shop id ``txn_id`` (either family), if any."""
+    if not storable(txn_id):
+        return None
+    row = tx.one(
+        "SELECT profile_id FROM history WHERE account_id = ?" + _ANY_FAMILY + " LIMIT 1",
+        (account_id, txn_id),
+    )
+    return None if row is None else int(row[0])
 
 
 def pending_of(tx: Tx, account_id: int, txn_id: str) -> list[tuple[int, int, int]]:

@@ -49,7 +49,6 @@ def profile_updated(
     if totals.tier_order is not None:
         names = tx.once(("tier-names", account_id), _tier_names, tx, account_id)
         tier_name = names.get(totals.tier_order)
-    tx.flush_staged()  # pending credits staged earlier in the batch count
     pending = burn_rows.pending_total(tx, account_id, profile_id)
     payload = _envelope(tx, "customer.profile.updated", account_id, customer_id, profile_id, now)
     payload["data"] = {

@@ -9,6 +9,7 @@ failure). A repeated ``transactionId``/``orderId`` with the same body, or a repe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
@@ -239,8 +240,8 @@ async def activate(
     return await submit(runtime, work)
 
 
-def order_of(body: schemas.OrderAmounts, *, order_id: str = "") -> orders.Order:
-    """The order the routes decoded, as the service takes it."""
+def order_of(body: schemas.OrderAmounts) -> orders.Order:
+    """The amounts and lines of an order the routes decoded, as the service takes them."""
     totals = {
         name: getattr(body, name)
         for name in ("totalPrice", "totalDiscount", "totalShipping", "totalTax")
@@ -259,7 +260,7 @@ def order_of(body: schemas.OrderAmounts, *, order_id: str = "") -> orders.Order:
         )
         for line in body.lineItems or []
     ]
-    return orders.Order(order_id, None, body.totalPaid, totals, lines, {})
+    return orders.Order("", None, body.totalPaid, totals, lines, {})
 
 
 @router.post("/orders", response_model=schemas.OrderPlaced, summary="Track an order")
@@ -277,15 +278,18 @@ async def place_order(
     ):
         raise errors.InvalidValue("Invalid value: 'redemption': coupons are not supported.")
     fields = await shop_fields(request, body, credentials, idempotency_key)
-    order = order_of(body, order_id=body.orderId)
-    order.order_date = body.orderDate
-    order.extra = dict(body.extra or {})
-    order.hold_reference = body.redemption.pointsHoldReference if body.redemption else None
-    order.return_window = (
-        body.cashbackConfigurations.returnWindow if body.cashbackConfigurations else None
+    order = replace(
+        order_of(body),
+        order_id=body.orderId,
+        order_date=body.orderDate,
+        extra=dict(body.extra or {}),
+        hold_reference=body.redemption.pointsHoldReference if body.redemption else None,
+        return_window=(
+            body.cashbackConfigurations.returnWindow if body.cashbackConfigurations else None
+        ),
+        channel=body.channel,
+        guest=bool(body.guest),
     )
-    order.channel = body.channel
-    order.guest = bool(body.guest)
     work = orders.PlaceOrder(context=runtime.context, order=order, **fields)
     return await submit(runtime, work)
 

@@ -23,9 +23,9 @@ from kudos.webhooks import gameball
 
 def rate_for(program: Program | None, tier_order: int | None) -> CashbackRate | None:
     """The cashback rate of a customer in the tier ``tier_order`` (``None``: no cashback)."""
-    cashback = program.cashback if program is not None else None
-    if cashback is None or program is None:
+    if program is None or program.cashback is None:
         return None
+    cashback = program.cashback
     tier = next((t.name for t in program.tiers if t.order == tier_order), None)
     return cashback.by_tier.get(tier, cashback) if tier is not None else cashback
 
@@ -75,6 +75,10 @@ def earn(
     if until is None:
         decisions.retier()
         decisions.profile_updated()
+    else:
+        # Written now, so that the pending points any later payload of the batch reads
+        # (``webhooks.gameball``) count it: those payloads need not flush the batch's rows.
+        tx.flush_staged()
     return credited
 
 
@@ -209,12 +213,12 @@ class Activate(ShopWork):
     def locate(self, tx: Tx) -> None:
         account_id = self.owner().id
         found = burn_rows.pending_of(tx, account_id, self.transaction_id)
-        known = found or _any_entry(tx, account_id, self.transaction_id)
-        if not known:
+        profile = found[0][1] if found else burn_rows.owner_of(tx, account_id, self.transaction_id)
+        if profile is None:
             raise errors.TransactionNotFound(
                 f"Transaction not found: {self.transaction_id!r} has no points."
             )
-        self._profile_id = known[0][1]
+        self._profile_id = profile
         self.customer_id = profiles.customer_ids_of(tx, account_id, self._profile_id)[0]
 
     def run(self, tx: Tx, account: Account) -> dict[str, Any]:
@@ -235,14 +239,3 @@ class Activate(ShopWork):
             ),
             "clientTransactionId": self.transaction_id,
         }
-
-
-def _any_entry(tx: Tx, account_id: int, transaction_id: str) -> list[tuple[int, int, int]]:
-    if not burn_rows.storable(transaction_id):
-        return []
-    row = tx.one(
-        "SELECT id, profile_id FROM history WHERE account_id = ?"
-        " AND txn_family IN ('order', 'transaction') AND txn_id = ? LIMIT 1",
-        (account_id, transaction_id),
-    )
-    return [] if row is None else [(int(row[0]), int(row[1]), 0)]

@@ -45,7 +45,7 @@ class PlaceHold(ShopWork):
             raise errors.InsufficientPoints(
                 f"Insufficient balance: {points:,} points to hold, fewer available."
             )
-        if active_holds(tx, account.id, profile_id, self.now) >= MAX_ACTIVE_HOLDS:
+        if burn_rows.active_holds(tx, account.id, profile_id, self.now) >= MAX_ACTIVE_HOLDS:
             raise errors.InvalidValue(
                 f"Invalid value: the customer has {MAX_ACTIVE_HOLDS} active holds, the most"
                 " kudos keeps; release or use one first."
@@ -93,15 +93,6 @@ def priced(
             f" this is {points:,}."
         )
     return points, money.value_of(points, value)
-
-
-def active_holds(tx: Tx, account_id: int, profile_id: int, now: str) -> int:
-    row = tx.one(
-        "SELECT count(*) FROM holds WHERE account_id = ? AND profile_id = ?"
-        " AND state = 'active' AND expires_at > ?",
-        (account_id, profile_id, now),
-    )
-    return int(row[0]) if row else 0
 
 
 def _minutes_after(now: str, minutes: int) -> str:

@@ -15,6 +15,10 @@ CREATE INDEX history_txn ON history (account_id, txn_family, txn_id)
 CREATE INDEX history_pending ON history (pending_until)
     WHERE pending_until IS NOT NULL;
 
+-- A customer's pending points (the balance, customer.profile.updated): an index of those rows only.
+CREATE INDEX history_pending_owner ON history (account_id, profile_id)
+    WHERE pending_until IS NOT NULL;
+
 -- Points reserved for a checkout: out of the available balance while active, consumed once
 -- by a redeem or an order, released by DELETE or when `expires_at` passes.
 CREATE TABLE holds (
