@@ -20,6 +20,9 @@ code, and a test fails when a code exists here that the document does not list.
     │   ├── InvalidPayload         3016 (400)
     │   ├── RequestTimeout         3020 (408)
     │   ├── HeadersTooLarge        3021 (431)
+    │   ├── QueryInvalid           3030 (422)
+    │   ├── QueryTooLarge          3031 (422)
+    │   ├── QueryTimeout           3032 (422)
     │   └── ProgramInvalid         3100 (422)
     ├── RedemptionDisabled         6002 (422)
     ├── TransactionError
@@ -151,6 +154,37 @@ class HeadersTooLarge(PayloadError):
     code = 3021
     status = 431
     default_message = "Request header fields too large."
+
+
+class QueryInvalid(PayloadError):
+    """An analytics query that cannot be run; ``problems`` names each by its path."""
+
+    code = 3030
+    status = 422
+    default_message = "Invalid query: see problems."
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"Invalid query: {len(problems)} problem(s): " + "; ".join(problems))
+        self.problems = problems
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": self.problems}
+
+
+class QueryTooLarge(PayloadError):
+    """An analytics query whose range, buckets or breakdown pass what kudos answers."""
+
+    code = 3031
+    status = 422
+    default_message = "Query too large: narrow its range or breakdown."
+
+
+class QueryTimeout(PayloadError):
+    """An analytics query stopped when it ran past its time budget."""
+
+    code = 3032
+    status = 422
+    default_message = "Query timeout: it ran past its time budget; narrow its range or filters."
 
 
 class ProgramInvalid(PayloadError):

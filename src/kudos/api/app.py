@@ -24,7 +24,17 @@ from kudos.api import admission, ingest
 from kudos.api import errors as api_errors
 from kudos.api.docs import mount_docs
 from kudos.api.openapi import install_openapi
-from kudos.api.routes import burn, burn_v3, catalog, customers, loyalty, preview, program, webhooks
+from kudos.api.routes import (
+    analytics,
+    burn,
+    burn_v3,
+    catalog,
+    customers,
+    loyalty,
+    preview,
+    program,
+    webhooks,
+)
 from kudos.api.schemas import Health
 from kudos.api.validation import error_from_validation
 from kudos.bootstrap import Runtime
@@ -185,6 +195,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> KudosAp
         api.include_router(burn.router, prefix=prefix)
     api.include_router(burn_v3.router, prefix="/api/v3.0")
     api.include_router(catalog.router, prefix="/api/kudos/v1")
+    api.include_router(analytics.router, prefix="/api/kudos/v1")
     api.include_router(program.router, prefix="/api/kudos/v1")
     api.include_router(webhooks.router, prefix="/api/kudos/v1")
 

@@ -24,6 +24,7 @@ from kudos.api.schemas import (
     LegacyEventCreate,
     LegacyV2EventCreate,
 )
+from kudos.api.schemas_analytics import QUERY_MODELS
 
 REF = "#/components/schemas/{model}"
 
@@ -35,6 +36,7 @@ ERROR_STATUSES = {
     "413": "Body over 1 MiB (3014)",
     "415": "Content type other than JSON (3013)",
     "422": "Null arguments (3001), invalid value (3003), idempotency key reused (2002),"
+    " invalid analytics query (3030), query too large (3031) or past its time budget (3032),"
     " invalid program (3100), redemption not configured (6002), not reversible (9000), already"
     " cancelled (9001), transaction id exists (9004), insufficient balance (9008), hold not"
     " active (9009)",
@@ -66,7 +68,7 @@ def install_openapi(api: FastAPI) -> None:
             )
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             models: list[type[BaseModel]] = [ErrorEnvelope, LegacyError, EventsAccepted]
-            for model in [*models, *_INGEST_DOCS]:
+            for model in [*models, *_INGEST_DOCS, *QUERY_MODELS]:
                 _add_model(schemas, model)
             for path, route in ingest.ROUTES.items():
                 schema["paths"][path] = {"post": _ingest_operation(path, route)}

@@ -19,6 +19,7 @@ class Account:
     rate_limit: str
     secret_key_hash: str = field(repr=False)
     created_at: str
+    timezone: str = "UTC"  # IANA name: analytics' buckets follow it
 
 
 @dataclass(slots=True)  # not frozen: built for every request, and a frozen __init__ is slower
@@ -43,6 +44,21 @@ def utc_now() -> str:
     if _second[0] != second:
         _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
     return f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_hours: dict[str, int] = {}
+
+
+def utc_hour(stamp: str) -> int:
+    """The hour (Unix seconds // 3600) of a stored-format timestamp, cached by its hour."""
+    prefix = stamp[:13]
+    found = _hours.get(prefix)
+    if found is None:
+        if len(_hours) >= 4096:
+            _hours.clear()
+        moment = datetime.fromisoformat(prefix).replace(tzinfo=UTC)
+        found = _hours[prefix] = int(moment.timestamp()) // 3600
+    return found
 
 
 def iso(value: object) -> str:

@@ -195,6 +195,8 @@ class CampaignCheck:
 class Evaluation:
     achievements: list[Achievement] = field(default_factory=list)
     checks: list[CampaignCheck] = field(default_factory=list)
+    # Campaigns the event could have moved but for a cap the customer reached (analytics).
+    capped: list[str] = field(default_factory=list)
 
 
 # --- compiling -------------------------------------------------------------------------------
@@ -534,7 +536,9 @@ def _evaluate(
             if campaign.limited and blocked_reason(campaign, _UNTOUCHED, facts) is not None:
                 continue  # a new state would not be kept: do not build it
             state = new_state(campaign)
-        elif campaign.limited and blocked_reason(campaign, state, facts) is not None:
+        elif campaign.limited and (blocked := blocked_reason(campaign, state, facts)) is not None:
+            if blocked in CAPS:
+                result.capped.append(campaign.id)
             continue  # counts nothing, achieves nothing
         counted = False
         for nth, (index, rule) in enumerate(rules):
@@ -626,6 +630,9 @@ def _conclude(
         check.reason = "Rewarded" if points or reward.points_per else "NonPointsReward"
     else:
         check.reason = "ProgressOnly" if counted else "NoMatchingConditions"
+
+
+CAPS = frozenset({"MaxAchievementsReached", "DailyLimitReached"})
 
 
 def blocked_reason(campaign: CompiledCampaign, state: State, facts: Facts) -> str | None:

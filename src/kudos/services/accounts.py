@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kudos import errors
+from kudos.analytics.periods import checked_zone
 from kudos.domain.identity import MERGE_MODES
 from kudos.domain.model import Account, Credentials, utc_now
 from kudos.domain.ratelimit import parse_policy
 from kudos.services.security import KeyPair, Keyring
 from kudos.storage import accounts as account_rows
+from kudos.storage import analytics as analytics_rows
 from kudos.storage.db import Tx
 
 DEFAULT_ACCOUNT = "default"
@@ -23,6 +25,7 @@ class AccountSummary:
     high_security: bool
     rate_limit: str
     created_at: str
+    timezone: str
 
 
 def create(tx: Tx, keyring: Keyring, name: str) -> KeyPair:
@@ -59,8 +62,10 @@ def configure(
     channel_merging: str | None = None,
     high_security: bool | None = None,
     rate_limit: str | None = None,
+    timezone: str | None = None,
 ) -> Account:
-    """Change an account's settings; unspecified ones stay as they are."""
+    """Change an account's settings; unspecified ones stay as they are. A new time zone
+    leaves the account's analytics stale (their days are local days) until a rebuild."""
     account = named(tx, name)
     merging = channel_merging if channel_merging is not None else account.channel_merging
     if merging not in MERGE_MODES:
@@ -71,8 +76,16 @@ def configure(
     except ValueError as exc:
         raise errors.InvalidValue(f"Invalid value: {exc}.") from None
     security = account.high_security if high_security is None else high_security
+    zone = account.timezone if timezone is None else checked_zone(timezone)
+    if zone != account.timezone:
+        analytics_rows.mark_stale(tx, account.id, "the time zone changed")
     account_rows.update_settings(
-        tx, account.id, channel_merging=merging, high_security=security, rate_limit=limit
+        tx,
+        account.id,
+        channel_merging=merging,
+        high_security=security,
+        rate_limit=limit,
+        timezone=zone,
     )
     return named(tx, name)
 
@@ -86,6 +99,7 @@ def list_accounts(tx: Tx) -> list[AccountSummary]:
             high_security=account.high_security,
             rate_limit=account.rate_limit,
             created_at=account.created_at,
+            timezone=account.timezone,
         )
         for account, hint in account_rows.list_all(tx)
     ]

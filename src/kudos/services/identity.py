@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kudos import errors
+from kudos.analytics import activity as analytics_activity
 from kudos.domain import payload
 from kudos.domain.identity import (
     MergeMode,
@@ -206,6 +207,7 @@ def _merge(
     rewards.combine_profiles(
         tx, account.id, winner=winner.id, loser=loser.id, customer_id=customer_id, now=now
     )
+    analytics_activity.merge(tx, account.id, winner=winner.id, loser=loser.id)
     profiles.update(tx, winner, now)
     outbox.emit(
         tx,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kudos import errors
+from kudos.analytics import keep as analytics_keep
 from kudos.domain.catalog import merge_types, type_name
 from kudos.domain.model import Account, Credentials, iso_before, utc_now
 from kudos.domain.payload import MAX_ID_LENGTH, EventBatch
@@ -77,6 +78,7 @@ class IngestEvents:
     # Answered from its idempotency key by the last ``apply``: it stored nothing, so the batch
     # counts nothing for it (``IngestHooks.item_applied``).
     replayed: bool = False
+    profile_id: int = 0  # whose events they are, once applied (analytics counts them)
 
     def prepare(self, tx: Tx) -> None:
         if self.account is not None:  # a retried batch: already authenticated and counted
@@ -103,7 +105,7 @@ class IngestEvents:
             self.replayed = True
             return IngestOutcome(replayed=True, profile_id=None)
         batch = self.batch
-        profile_id = self._profile_id(tx, account)
+        profile_id = self.profile_id = self._profile_id(tx, account)
         stored = self._stored_events()
         event_rows.append(
             tx,
@@ -236,7 +238,8 @@ class FiresEvents:
 
 
 class IngestHooks:
-    """Aggregates the catalog and daily counts over a batch; one upsert per row per batch.
+    """Aggregates the catalog, daily counts and analytics (``analytics.keep``) over a batch;
+    one upsert per row per batch.
 
     First and last seen are the batch's earliest and latest receive times: exact to the
     batch (a few milliseconds), at a fraction of the cost of tracking every request.
@@ -288,8 +291,14 @@ class IngestHooks:
         # Count each event's shape (its keys and their Python types): built in C, and a batch
         # holds few distinct shapes; the per-key counts are derived from them below.
         shapes: Counter[tuple[int, str, str, tuple[str, ...], tuple[type, ...]]] = Counter()
+        keeper = analytics_keep.Keeper()
         for work in self._works:
-            account_id, day = work.account.id, work.received_at[:10]  # type: ignore[union-attr]
+            account = work.account
+            assert account is not None
+            account_id, day = account.id, work.received_at[:10]
+            keeper.add(
+                account_id, account.timezone, work.profile_id, work.received_at, work.batch.events
+            )
             for name, metadata in work.batch.events:
                 shapes[
                     (account_id, day, name, tuple(metadata), tuple(map(type, metadata.values())))
@@ -309,6 +318,7 @@ class IngestHooks:
             tx, [(*key, kind, n, first, last) for key, (kind, n) in _typed(keys)]
         )
         event_rows.upsert_daily(tx, [(*key, n) for key, n in sorted(daily.items())])
+        keeper.write(tx, analytics_keep.LastDays(tx))
 
 
 def _typed(

@@ -19,6 +19,7 @@ from typing import Any
 
 from kudos import errors
 from kudos.domain.identity import customer_lock_key
+from kudos.domain.model import utc_hour
 from kudos.rules.engine import (
     Achievement,
     CompiledProgram,
@@ -33,6 +34,7 @@ from kudos.rules.engine import (
     standing,
 )
 from kudos.rules.schema import EMPTY_PROGRAM, MAX_TOTAL, Program, Tier, event_names, load_program
+from kudos.storage import analytics as analytics_rows
 from kudos.storage import burn as burn_rows
 from kudos.storage import profiles, programs
 from kudos.storage import rewards as reward_rows
@@ -195,6 +197,8 @@ def apply_campaigns(
         result = evaluate_event(compiled, totals.progress, name, metadata, facts)
         for achievement in result.achievements:
             writer.reward(achievement, event)
+        for campaign_id in result.capped:
+            writer.tally_campaign(campaign_id, cap_hits=1)
         _track_tiering(compiled.program, totals, name, metadata)
         writer.retier()
     reward_rows.save_totals(tx, totals, now)
@@ -240,6 +244,7 @@ class Decisions:
             badge=achievement.badge,
         )
         achievement.points = self._credit(entry, achievement.points, kind="Reward")
+        self.tally_campaign(campaign.id, achievements=achievement.times, points=achievement.points)
         if achievement.score:
             self.totals.score = min(self.totals.score + achievement.score, MAX_TOTAL)
         if achievement.badge:
@@ -247,6 +252,18 @@ class Decisions:
                 self.tx, self.totals, achievement.badge, campaign_id=campaign.id, now=self.now
             )
         self._announce_reward(achievement, event)
+
+    def tally_campaign(
+        self, campaign_id: str, *, achievements: int = 0, points: int = 0, cap_hits: int = 0
+    ) -> None:
+        """Count a campaign's outcome into its hourly flows (analytics)."""
+        self.tx.tally(
+            analytics_rows.ADD_CAMPAIGN,
+            (self.totals.account_id, campaign_id, utc_hour(self.now), self.tx.db.shard),
+            achievements,
+            points,
+            cap_hits,
+        )
 
     def _announce_reward(self, achievement: Achievement, event: StoredEvent) -> None:
         """``campaign.rewarded``, and the campaign's notification if it has one."""

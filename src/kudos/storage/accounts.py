@@ -5,7 +5,9 @@ from __future__ import annotations
 from kudos.domain.model import Account
 from kudos.storage.db import Row, Tx
 
-_COLUMNS = "id, name, channel_merging, high_security, rate_limit, secret_key_hash, created_at"
+_COLUMNS = (
+    "id, name, channel_merging, high_security, rate_limit, secret_key_hash, created_at, timezone"
+)
 
 
 def _account(row: Row | None) -> Account | None:
@@ -19,6 +21,7 @@ def _account(row: Row | None) -> Account | None:
         rate_limit=row[4],
         secret_key_hash=row[5],
         created_at=str(row[6]),
+        timezone=row[7],
     )
 
 
@@ -35,7 +38,7 @@ def by_name(tx: Tx, name: str) -> Account | None:
 def list_all(tx: Tx) -> list[tuple[Account, str]]:
     """Every account with its API-key hint, oldest first."""
     rows = tx.all(f"SELECT {_COLUMNS}, api_key_hint FROM accounts ORDER BY id")
-    return [(_account(row[:7]), row[7]) for row in rows]  # type: ignore[misc]
+    return [(_account(row[:8]), row[8]) for row in rows]  # type: ignore[misc]
 
 
 def count(tx: Tx) -> int:
@@ -78,11 +81,18 @@ def replace_keys(
 
 
 def update_settings(
-    tx: Tx, account_id: int, *, channel_merging: str, high_security: bool, rate_limit: str
+    tx: Tx,
+    account_id: int,
+    *,
+    channel_merging: str,
+    high_security: bool,
+    rate_limit: str,
+    timezone: str,
 ) -> None:
     tx.execute(
-        "UPDATE accounts SET channel_merging = ?, high_security = ?, rate_limit = ? WHERE id = ?",
-        (channel_merging, high_security, rate_limit, account_id),
+        "UPDATE accounts SET channel_merging = ?, high_security = ?, rate_limit = ?,"
+        " timezone = ? WHERE id = ?",
+        (channel_merging, high_security, rate_limit, timezone, account_id),
     )
 
 

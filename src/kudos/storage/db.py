@@ -13,10 +13,12 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
 Row = tuple[Any, ...]
+_minutes: dict[str, float] = {}
 T = TypeVar("T")
 
 # Values per IN list (``Database.select_in``); both stores allow more bound parameters.
@@ -24,8 +26,9 @@ MAX_IN_LIST = 512
 # Facts a single writer keeps in memory, by shelf: how many of each it keeps at most
 # (customerId → profile id: about 100 bytes each; a customer's reward row: about 0.7 KB with
 # a 20-campaign program; an event catalog name or key known to exist, storage.events: up to
-# about 0.5 KB with the longest key).
-SHELVES = {"facts": 200_000, "rewards": 50_000, "catalog": 50_000}
+# about 0.5 KB with the longest key; a customer's last active day per event name, analytics:
+# about 0.2 KB).
+SHELVES = {"facts": 200_000, "rewards": 50_000, "catalog": 50_000, "activity": 100_000}
 MAX_REMEMBERED = SHELVES["facts"]
 
 
@@ -46,6 +49,9 @@ class Database(abc.ABC):
     template_fields: ClassVar[dict[str, str]] = {}
     # True where several processes may write at once, so writers must take ``lock`` keys.
     concurrent_writers = False
+    # Which copy of a hot counter row this process adds to (analytics' ``shard`` columns):
+    # 0 with a single writer; PostgreSQL spreads its processes over a few.
+    shard = 0
     retryable_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
     migrations_package = "kudos.storage.migrations"
@@ -146,6 +152,32 @@ class Database(abc.ABC):
             found.extend(tx.all(sql.replace("{marks}", marks), (*params, *chunk)))
         return found
 
+    # --- analytics' reads (kudos.analytics) ---------------------------------------------------
+
+    def time_value(self, seconds: float) -> Any:
+        """A UTC instant as this store keeps times (ISO text; PostgreSQL: a datetime)."""
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def seconds(self, value: Any) -> float:
+        """A stored time (``time_value``'s form) as Unix seconds; cached by its minute."""
+        text = str(value)
+        base = _minutes.get(text[:16])
+        if base is None:
+            if len(_minutes) >= 65536:
+                _minutes.clear()
+            moment = datetime.fromisoformat(text[:16]).replace(tzinfo=UTC)
+            base = _minutes[text[:16]] = moment.timestamp()
+        return base + float(text[17:-1] or 0)
+
+    def stream(self, tx: Tx, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
+        """The rows of a long read, fetched as they are iterated (not all at once)."""
+        yield from tx.execute(sql, params)
+
+    @contextmanager
+    def time_budget(self, tx: Tx, seconds: float) -> Iterator[None]:
+        """Stop any statement of ``tx`` that runs past ``seconds`` (``QueryTimeout``)."""
+        yield
+
     def migration_scripts(self) -> list[tuple[int, str, str]]:
         """``(version, name, sql)`` for every migration file of this dialect, in order."""
         folder = resources.files(self.migrations_package).joinpath(self.dialect)
@@ -190,6 +222,8 @@ class Tx:
         self.conn = conn
         self.memo: dict[Any, Any] = {}
         self._staged: dict[str, list[Sequence[Any]]] = {}
+        # Running sums by statement and key (``tally``), written with the staged rows.
+        self._tallies: dict[str, dict[tuple[Any, ...], list[Any]]] = {}
         # Facts learned by a writer, valid across its transactions once committed (see
         # ``remember``); only where this process is the store's single writer.
         self._known: dict[str, dict[Any, Any]] = {shelf: {} for shelf in SHELVES}
@@ -274,13 +308,31 @@ class Tx:
         """
         self._staged.setdefault(sql, []).extend(rows)
 
+    def tally(self, sql: str, key: tuple[Any, ...], *amounts: Any) -> None:
+        """Add ``amounts`` to the running sums of ``key``, written once per batch with the
+        staged rows (``flush_staged``): ``sql`` is an upsert that adds what it is given, and
+        takes the key's values, then the sums. A rolled-back request's sums go with its
+        staged rows."""
+        sums = self._tallies.setdefault(sql, {})
+        found = sums.get(key)
+        if found is None:
+            sums[key] = list(amounts)
+        else:
+            for index, amount in enumerate(amounts):
+                found[index] += amount
+
     def flush_staged(self) -> None:
         staged, self._staged = self._staged, {}
         for sql, rows in staged.items():
             self.many(sql, rows)
+        tallies, self._tallies = self._tallies, {}
+        for sql, sums in tallies.items():
+            # In key order: concurrent writers (PostgreSQL) take the rows' locks in one order.
+            self.many(sql, [(*key, *sums[key]) for key in sorted(sums)])
 
     def discard_staged(self) -> None:
         self._staged = {}
+        self._tallies = {}
 
     def begin(self) -> None:
         self.db.begin(self.conn)
@@ -296,6 +348,7 @@ class Tx:
     def _reset(self) -> None:
         self.memo.clear()
         self._staged = {}
+        self._tallies = {}
         self._forget_pending()
 
     def _forget_pending(self) -> None:
@@ -314,6 +367,7 @@ class Tx:
 
     def rollback(self) -> None:
         self._staged = {}
+        self._tallies = {}
         self._forget_pending()
         self.db.rollback(self.conn)
 

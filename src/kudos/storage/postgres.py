@@ -7,8 +7,11 @@ table in that schema (created on migrate); tests use it to give each test its ow
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -16,8 +19,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 
+from kudos import errors
 from kudos.storage.db import Database, Row, Tx
 
+# Copies of each hot analytics counter row: processes add to their own (``Database.shard``).
+SHARDS = 8
 _PLACEHOLDER = re.compile(r"\?")
 # An INSERT of one row of parameters and nothing else (no ON CONFLICT, no RETURNING).
 _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s, )*%s\)")
@@ -30,6 +36,8 @@ class PostgresDatabase(Database):
         "timestamp": "TIMESTAMPTZ",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
         "metadata_bytes": "octet_length(metadata::text)",
+        "least": "LEAST",
+        "greatest": "GREATEST",
     }
     concurrent_writers = True
     retryable_errors = (
@@ -50,6 +58,7 @@ class PostgresDatabase(Database):
         if self.schema:
             conninfo = make_conninfo(conninfo, options=f"-c search_path={self.schema}")
         self.conninfo = conninfo
+        self.shard = os.getpid() % SHARDS
 
     def is_storage_full(self, exc: BaseException) -> bool:
         """SQLSTATE 53100 (``disk_full``: PostgreSQL could not extend a table, index or
@@ -67,6 +76,30 @@ class PostgresDatabase(Database):
 
     def placeholder_sql(self, sql: str) -> str:
         return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+    def time_value(self, seconds: float) -> Any:
+        return datetime.fromtimestamp(seconds, UTC)
+
+    def seconds(self, value: Any) -> float:
+        return float(value.timestamp())
+
+    def stream(self, tx: Tx, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
+        """A server-side cursor (in a transaction of its own): rows arrive in pages."""
+        with tx.conn.transaction(), tx.conn.cursor(name="kudos_stream") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(self.sql(sql), params)
+            yield from cursor
+
+    @contextmanager
+    def time_budget(self, tx: Tx, seconds: float) -> Iterator[None]:
+        """``statement_timeout`` for the connection while the budget runs."""
+        tx.execute(f"SET statement_timeout = {max(1, int(seconds * 1000))}")
+        try:
+            yield
+        except pg_errors.QueryCanceled:
+            raise errors.QueryTimeout() from None
+        finally:
+            tx.execute("SET statement_timeout = 0")
 
     def lock(self, tx: Tx, keys: Sequence[str]) -> None:
         """Take transaction-scoped advisory locks in one global order, so writers never deadlock."""

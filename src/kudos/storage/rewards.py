@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kudos.domain.model import utc_hour
 from kudos.rules.schema import MAX_TOTAL
+from kudos.storage import analytics as analytics_rows
 from kudos.storage.db import Row, Tx
 from kudos.storage.profiles import decode_json, encode
 
@@ -189,7 +191,16 @@ def compact_progress(stored: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def add_entry(tx: Tx, owner: CustomerTotals, entry: Entry, now: str) -> None:
-    """Stage a history row for the batch's bulk insert (a credit's points all remain)."""
+    """Stage a history row for the batch's bulk insert (a credit's points all remain), and
+    count the points it moves into the ledger's hourly flows (analytics; a pending credit
+    counts when it becomes available, as the entry that credits it then)."""
+    if entry.kind is not None and entry.pending_until is None and entry.points:
+        tx.tally(
+            analytics_rows.ADD_LEDGER,
+            (owner.account_id, utc_hour(now), entry.kind, entry.direction, tx.db.shard),
+            entry.points,
+            1,
+        )
     tx.stage(
         ADD_ENTRY,
         [

@@ -22,9 +22,12 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from kudos import errors
 from kudos.storage.db import Database, Tx
 
 log = logging.getLogger("kudos.sqlite")
@@ -52,6 +55,8 @@ class SQLiteDatabase(Database):
         "timestamp": "TEXT",
         "skip_locked": "",  # one writer: nothing to skip
         "metadata_bytes": "length(CAST(metadata AS BLOB))",  # bytes, not characters
+        "least": "min",  # SQLite's two-argument min() and max() are scalar functions
+        "greatest": "max",
     }
 
     def __init__(
@@ -205,6 +210,20 @@ class SQLiteDatabase(Database):
             code = getattr(exc, "sqlite_errorcode", 0)
             return code & 0xFF == sqlite3.SQLITE_FULL
         return super().is_storage_full(exc)
+
+    @contextmanager
+    def time_budget(self, tx: Tx, seconds: float) -> Iterator[None]:
+        """SQLite's progress handler interrupts a statement once the budget is spent."""
+        deadline = time.monotonic() + seconds
+        tx.conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise errors.QueryTimeout() from None
+            raise
+        finally:
+            tx.conn.set_progress_handler(None, 0)
 
     def next_ids(self, tx: Tx, table: str, count: int) -> list[int]:
         """The single writer counts on from the highest id, once per transaction."""

@@ -1,0 +1,128 @@
+"""Raw scans: a query's events read from the events table, for what no rollup answers
+(filters, breakdowns, percentiles, funnels, unique customers per hour).
+
+A scan reads one or a few names' events over a range through the ``events_name_time`` index,
+is bounded (``MAX_RAW_DAYS`` of range, a time budget that stops it with ``QueryTimeout``)
+and yields each event's time (Unix seconds), its customer as a profile *now* (merged
+profiles followed to the one that absorbed them) and, when asked, its metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+
+from kudos import errors
+from kudos.rules import engine as rules_engine
+from kudos.rules.schema import Condition
+from kudos.storage import events as event_rows
+from kudos.storage.db import Tx
+
+MAX_RAW_DAYS = 92  # a raw scan's range (the same events index serves longer ones, slowly)
+TIME_BUDGET_SECONDS = 5.0
+_CHECK_EVERY = 4096
+_decode = msgspec.json.Decoder().decode
+
+Filter = tuple[str, Any]  # a metadata key and the test its value must pass
+
+
+class Budget:
+    """A query's time budget: ``check`` raises ``QueryTimeout`` once it is spent."""
+
+    def __init__(self, seconds: float = TIME_BUDGET_SECONDS) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise errors.QueryTimeout()
+
+    def left(self) -> float:
+        return max(0.01, self.deadline - time.monotonic())
+
+
+def check_span(start: float, end: float, what: str = "a raw scan") -> None:
+    if end - start > MAX_RAW_DAYS * 86400 + 3 * 3600:  # a DST day's hours of slack
+        raise errors.QueryTooLarge(
+            f"Query too large: {what} reads at most {MAX_RAW_DAYS} days of events; shorten the"
+            " range (counts, sums and unique customers without filters or breakdown read"
+            " rollups over any range)."
+        )
+
+
+def all_names(tx: Tx, account_id: int) -> list[str]:
+    """Every event name the account's catalog records (``$any``'s scan)."""
+    found = [row[0] for row in event_rows.names_page(tx, account_id, after=None, limit=10_000)]
+    return found or [""]
+
+
+def compile_filters(conditions: Sequence[Condition]) -> list[Filter]:
+    return [(c.key, rules_engine.predicate(c)) for c in conditions]
+
+
+def passes(filters: list[Filter], metadata: dict[str, Any]) -> bool:
+    # A plain loop (as the campaign engine's): all() over a generator costs a frame per event.
+    for key, test in filters:  # noqa: SIM110
+        if key not in metadata or not test(metadata[key]):
+            return False
+    return True
+
+
+class Profiles:
+    """Profile ids as they are now: a merged profile maps to the one that absorbed it."""
+
+    def __init__(self, tx: Tx, account_id: int) -> None:
+        merged: dict[int, int] = dict(
+            tx.all(
+                "SELECT id, merged_into FROM profiles WHERE account_id = ?"
+                " AND merged_into IS NOT NULL",
+                (account_id,),
+            )
+        )
+        self.current: dict[int, int] = {}
+        for profile_id in merged:
+            seen, target = 0, profile_id
+            while target in merged and seen < 64:
+                target, seen = merged[target], seen + 1
+            self.current[profile_id] = target
+
+    def of(self, profile_id: int) -> int:
+        return self.current.get(profile_id, profile_id)
+
+
+def scan(
+    tx: Tx,
+    account_id: int,
+    names: Sequence[str],
+    start: float,
+    end: float,
+    *,
+    budget: Budget,
+    metadata: bool = False,
+) -> Iterator[tuple[float, int, int, str, dict[str, Any]]]:
+    """``(seconds, event id, profile now, name, metadata or {})`` of the events of ``names``
+    received in [start, end), in no particular order."""
+    db = tx.db
+    profiles = Profiles(tx, account_id)
+    columns = "received_at, id, profile_id, name" + (", metadata" if metadata else "")
+    params: list[Any] = [account_id, *names, db.time_value(start), db.time_value(end)]
+    sql = (
+        f"SELECT {columns} FROM events WHERE account_id = ?"
+        f" AND name IN ({', '.join('?' for _ in names)}) AND received_at >= ? AND received_at < ?"
+    )
+    seconds, current = db.seconds, profiles.current
+    count = 0
+    with db.time_budget(tx, budget.left()):
+        for row in db.stream(tx, sql, params):
+            count += 1
+            if count % _CHECK_EVERY == 0:
+                budget.check()
+            profile_id: int = row[2]
+            data = row[4] if metadata else None
+            if isinstance(data, str):
+                data = _decode(data)
+            profile = current.get(profile_id, profile_id)
+            yield seconds(row[0]), int(row[1]), profile, str(row[3]), data or {}

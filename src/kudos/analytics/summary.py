@@ -1,0 +1,294 @@
+"""The loyalty figures: ``GET /analytics/summary``, ``/analytics/points`` and
+``/analytics/campaigns/{id}``, read from the rollups only (a few hundred small rows).
+
+Points are counted as the ledger moves them (``ledger_hours``): a credit when it becomes
+available (a pending credit when its window ends), a debit when it is made. Outstanding points
+at a moment are today's balances (``customer_rewards``) less what moved after that moment.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from kudos.analytics import activity, keep, periods
+from kudos.domain import money
+from kudos.domain.model import Account
+from kudos.rules.engine import CompiledProgram
+from kudos.storage import analytics as rows
+from kudos.storage.db import Tx
+
+REDEEMED = "Redemption"
+EXPIRED = "Expiry"
+
+
+def span_of(account: Account, start: str | None, end: str | None, now: float) -> periods.Range:
+    """``from``/``to`` of a loyalty report (both, or neither: the last 30 days)."""
+    if start is None and end is None:
+        return periods.parse_range(None, account.timezone, now)
+    return periods.parse_range({"from": start, "to": end}, account.timezone, now)
+
+
+def summary(
+    tx: Tx,
+    account: Account,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    now: float,
+    program: CompiledProgram | None = None,
+) -> dict[str, Any]:
+    """The figures of a range, each beside the previous period's."""
+    span = span_of(account, start, end, now)
+    before = span.previous()
+    current, previous = _figures(tx, account, span, now), _figures(tx, account, before, now)
+    balance = _balances(tx, account.id)
+    outstanding = {
+        "value": balance - _moved_after(tx, account.id, span.end.timestamp()),
+        "previous": balance - _moved_after(tx, account.id, before.end.timestamp()),
+    }
+    value = _point_value(program)
+    first, last = span.iso()
+    return {
+        "timezone": account.timezone,
+        "from": first,
+        "to": last,
+        "previousFrom": before.iso()[0],
+        "exact": span.whole_days and rows.stale_reason(tx, account.id) is None,
+        "members": _paired(current["members"], previous["members"]),
+        "events": {"value": current["events"], "previous": previous["events"]},
+        "points": {
+            **_paired(current["points"], previous["points"]),
+            "outstanding": outstanding,
+            "outstandingValue": None
+            if value is None
+            else {
+                "amount": money.as_number(money.value_of(outstanding["value"], value)),
+                "currency": program.program.currency if program is not None else None,
+            },
+            "pending": _pending(tx, account.id),
+        },
+        "tiers": _tiers(tx, account.id, program, current["members"]["enrolled"]),
+    }
+
+
+def _paired(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {"value": value, "previous": previous[key]}
+        if not isinstance(value, dict)
+        else _paired(value, previous[key])
+        for key, value in current.items()
+    }
+
+
+def _figures(tx: Tx, account: Account, span: periods.Range, now: float) -> dict[str, Any]:
+    first_day, last_day = span.days
+    gaps = activity.Gaps(tx, account.id, keep.ANY, min(first_day, last_day - 30), last_day)
+    days = max(1, last_day - first_day)
+    daily = sum(gaps.distinct(day, day + 1) for day in range(first_day, last_day)) / days
+    first_hour, last_hour = _hours(span)
+    flows = _flows(tx, account.id, first_hour, last_hour)
+    issued = sum(flows["+"].values())
+    redeemed = flows["-"].get(REDEEMED, 0)
+    return {
+        "members": {
+            "enrolled": _count_profiles(tx, account.id, None, span.end),
+            "new": _count_profiles(tx, account.id, span.start, span.end),
+            "active": gaps.distinct(first_day, last_day),
+            "activeDaily": round(daily, 2),
+            "activeWeekly": gaps.distinct(last_day - 7, last_day),
+            "activeMonthly": gaps.distinct(last_day - 30, last_day),
+        },
+        "events": sum(
+            int(n) for _, n in rows.hour_counts(tx, account.id, None, first_hour, last_hour)
+        ),
+        "points": {
+            "issued": issued,
+            "issuedBySource": dict(sorted(flows["+"].items())),
+            "redeemed": redeemed,
+            "expired": flows["-"].get(EXPIRED, 0),
+            "otherDebits": sum(v for k, v in flows["-"].items() if k not in (REDEEMED, EXPIRED)),
+            "redemptionRate": round(redeemed / issued, 4) if issued else None,
+        },
+    }
+
+
+def _hours(span: periods.Range) -> tuple[int, int]:
+    return int(span.start.timestamp()) // 3600, -(-int(span.end.timestamp()) // 3600)
+
+
+def _flows(tx: Tx, account_id: int, first: int, last: int | None) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {"+": defaultdict(int), "-": defaultdict(int)}
+    for _, kind, direction, points, _ in rows.ledger_flows(tx, account_id, first, last):
+        found[direction][kind] += int(points)
+    return found
+
+
+def _count_profiles(tx: Tx, account_id: int, start: Any, end: Any) -> int:
+    params: list[Any] = [account_id, tx.db.time_value(end.timestamp())]
+    bound = ""
+    if start is not None:
+        bound = " AND created_at >= ?"
+        params.append(tx.db.time_value(start.timestamp()))
+    row = tx.one(
+        "SELECT count(*) FROM profiles WHERE account_id = ? AND merged_into IS NULL"
+        f" AND created_at < ?{bound}",
+        params,
+    )
+    return int(row[0]) if row else 0
+
+
+def _balances(tx: Tx, account_id: int) -> int:
+    row = tx.one(
+        "SELECT coalesce(sum(points_balance), 0) FROM customer_rewards WHERE account_id = ?",
+        (account_id,),
+    )
+    return int(row[0]) if row else 0
+
+
+def _pending(tx: Tx, account_id: int) -> int:
+    row = tx.one(
+        "SELECT coalesce(sum(remaining), 0) FROM history WHERE account_id = ?"
+        " AND pending_until IS NOT NULL",
+        (account_id,),
+    )
+    return int(row[0]) if row else 0
+
+
+def _moved_after(tx: Tx, account_id: int, seconds: float) -> int:
+    """Credits less debits from ``seconds`` on (whole hours: rollups keep hours)."""
+    flows = _flows(tx, account_id, -(-int(seconds) // 3600), None)
+    return sum(flows["+"].values()) - sum(flows["-"].values())
+
+
+def _point_value(program: CompiledProgram | None) -> Decimal | None:
+    settings = program.program.redemption if program is not None else None
+    return None if settings is None else money.decimal(settings.point_value)
+
+
+def _tiers(
+    tx: Tx, account_id: int, program: CompiledProgram | None, enrolled: int
+) -> list[dict[str, Any]]:
+    """Customers per tier now (those the program never rewarded are in no tier)."""
+    names = {t.order: t.name for t in program.program.tiers} if program is not None else {}
+    counted = {
+        row[0]: int(row[1])
+        for row in tx.all(
+            "SELECT tier_order, count(*) FROM customer_rewards WHERE account_id = ?"
+            " GROUP BY tier_order",
+            (account_id,),
+        )
+    }
+    out = [
+        {"tier": names.get(order), "order": order, "customers": counted.get(order, 0)}
+        for order in sorted(names)
+    ]
+    untiered = max(0, enrolled - sum(counted.get(order, 0) for order in names))
+    return [{"tier": None, "order": None, "customers": untiered}, *out]
+
+
+def points(
+    tx: Tx,
+    account: Account,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    interval: str = "auto",
+    now: float,
+    program: CompiledProgram | None = None,
+) -> dict[str, Any]:
+    """Points moved per bucket, and the outstanding points at each bucket's end."""
+    span = span_of(account, start, end, now)
+    chosen = periods.auto_interval(span) if interval == "auto" else interval
+    buckets = periods.buckets(span, chosen)
+    starts = [int(b.start) // 3600 for b in buckets]
+    first, last = _hours(span)
+    issued: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    debits: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    for hour, kind, direction, moved, _ in rows.ledger_flows(tx, account.id, first, last):
+        into = issued if direction == "+" else debits
+        into[kind][bisect.bisect_right(starts, int(hour)) - 1] += int(moved)
+    balance = _balances(tx, account.id)
+    outstanding = [balance - _moved_after(tx, account.id, b.end) for b in buckets]
+    value = _point_value(program)
+    return {
+        "timezone": account.timezone,
+        "from": span.iso()[0],
+        "to": span.iso()[1],
+        "interval": chosen,
+        "exact": all(b.start % 3600 == 0 and b.end % 3600 == 0 for b in buckets),
+        "buckets": [b.label for b in buckets],
+        "issued": [sum(column) for column in zip(*issued.values(), strict=True)]
+        if issued
+        else [0] * len(buckets),
+        "issuedBySource": dict(sorted(issued.items())),
+        "redeemed": debits.get(REDEEMED, [0] * len(buckets)),
+        "expired": debits.get(EXPIRED, [0] * len(buckets)),
+        "debitsByKind": dict(sorted(debits.items())),
+        "outstanding": outstanding,
+        "outstandingValue": None
+        if value is None
+        else [money.as_number(money.value_of(o, value)) for o in outstanding],
+    }
+
+
+def campaign(
+    tx: Tx,
+    account: Account,
+    campaign_id: str,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    interval: str = "auto",
+    now: float,
+) -> dict[str, Any]:
+    """A campaign's achievements, points and cap hits per bucket (participants: distinct
+    customers it rewarded, from the history)."""
+    span = span_of(account, start, end, now)
+    chosen = periods.auto_interval(span) if interval == "auto" else interval
+    buckets = periods.buckets(span, chosen)
+    starts = [int(b.start) // 3600 for b in buckets]
+    first, last = _hours(span)
+    series = {name: [0] * len(buckets) for name in ("achievements", "points", "capHits")}
+    for hour, achieved, given, capped in rows.campaign_flows(
+        tx, account.id, campaign_id, first, last
+    ):
+        index = bisect.bisect_right(starts, int(hour)) - 1
+        series["achievements"][index] += int(achieved)
+        series["points"][index] += int(given)
+        series["capHits"][index] += int(capped)
+    return {
+        "campaignId": campaign_id,
+        "timezone": account.timezone,
+        "from": span.iso()[0],
+        "to": span.iso()[1],
+        "interval": chosen,
+        "exact": all(b.start % 3600 == 0 and b.end % 3600 == 0 for b in buckets),
+        "buckets": [b.label for b in buckets],
+        **series,
+        "participants": _participants(tx, account.id, campaign_id, buckets),
+        "totals": {name: sum(values) for name, values in series.items()},
+    }
+
+
+def _participants(
+    tx: Tx, account_id: int, campaign_id: str, buckets: list[periods.Bucket]
+) -> list[int]:
+    """Distinct customers the campaign rewarded in each bucket."""
+    db = tx.db
+    starts = [b.start for b in buckets]
+    seen: list[set[int]] = [set() for _ in buckets]
+    for created, profile in tx.all(
+        "SELECT created_at, profile_id FROM history WHERE account_id = ? AND campaign_id = ?"
+        " AND type = 'CampaignRewarded' AND created_at >= ? AND created_at < ?",
+        (
+            account_id,
+            campaign_id,
+            db.time_value(buckets[0].start),
+            db.time_value(buckets[-1].end),
+        ),
+    ):
+        seen[bisect.bisect_right(starts, db.seconds(created)) - 1].add(int(profile))
+    return [len(s) for s in seen]
