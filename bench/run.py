@@ -48,6 +48,8 @@ TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 300.0
 TARGET_CAMPAIGNS = 0.80  # of the rate without campaigns
+TARGET_ANALYTICS = 0.95  # the rate keeping analytics, of the rate without (KUDOS_ANALYTICS=off)
+NO_ANALYTICS = " (analytics off)"
 # The SQLite WAL's limit (KUDOS_SQLITE_WAL_MAX_BYTES, as the servers get it); the writer lets it
 # pass that by one batch at most, and the largest batch of this load is a few MiB of WAL.
 WAL_LIMIT_MB = int(os.environ.get("KUDOS_SQLITE_WAL_MAX_BYTES", 64 * 1024 * 1024)) / 2**20
@@ -172,10 +174,21 @@ def kudos(*args: str) -> str:
     return done.stdout
 
 
-def start(command: list[str], port: int, log: Path, health: str | None) -> subprocess.Popen[bytes]:
+def start(
+    command: list[str],
+    port: int,
+    log: Path,
+    health: str | None,
+    *,
+    environment: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env={**env(), **(environment or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -398,9 +411,16 @@ class Target:
 
 
 def start_kudos(
-    name: str, db_url: str, work: Path, *, workers: int = 1, program: Path | None = None
+    name: str,
+    db_url: str,
+    work: Path,
+    *,
+    workers: int = 1,
+    program: Path | None = None,
+    analytics: bool = True,
 ) -> Server:
-    """A fresh account on ``db_url`` (running ``program`` if given) and ``kudos serve``."""
+    """A fresh account on ``db_url`` (running ``program`` if given) and ``kudos serve``
+    (keeping analytics, or with ``KUDOS_ANALYTICS=off``)."""
     kudos("migrate", "--db", db_url)
     keys = _account(db_url)
     if program is not None:
@@ -417,7 +437,8 @@ def start_kudos(
         str(workers),
     ]
     log = work / f"{'-'.join(name.split())}.log"
-    return Server(start(command, port, log, health="/healthz"), port, keys)
+    environment = None if analytics else {"KUDOS_ANALYTICS": "off"}
+    return Server(start(command, port, log, "/healthz", environment=environment), port, keys)
 
 
 def run_together(targets: list[Target], echo: Server, args: argparse.Namespace) -> list[Result]:
@@ -539,6 +560,20 @@ def verdicts(results: list[Result]) -> list[str]:
                     f" (target ≤ {bound:.0f} MiB: the {WAL_LIMIT_MB:.0f} MiB limit and one batch)",
                 )
             )
+    for keeping in results:  # "kudos STORE" against "kudos STORE (analytics off)"
+        off = next((r for r in results if r.name == keeping.name + NO_ANALYTICS), None)
+        if off is None or not keeping.loads:
+            continue
+        shares = campaigns_shares(off, keeping)
+        share = statistics.median(shares)
+        lines.append(
+            _verdict(
+                share >= TARGET_ANALYTICS,
+                f"{keeping.name.removeprefix('kudos ')} keeping analytics at {share:.2f} of the"
+                f" rate without, median of the rounds ({', '.join(f'{s:.2f}' for s in shares)};"
+                f" target ≥ {TARGET_ANALYTICS})",
+            )
+        )
     for rewarded in results:  # "kudos STORE + PROGRAM" against "kudos STORE", per store
         plain_name, plus, program = rewarded.name.partition(" + ")
         plain = next((r for r in results if r.name == plain_name), None)
@@ -608,7 +643,9 @@ def main() -> int:
     add_load_options(parser, rounds=5, warmup=5)
     add_warm_up_option(parser)
     parser.add_argument(
-        "--only", default="sqlite,campaigns,postgres", help="kudos targets to measure"
+        "--only",
+        default="sqlite,campaigns,analytics,postgres",
+        help="kudos targets to measure (analytics: each store also without keeping analytics)",
     )
     parser.add_argument(
         "--pg-url",
@@ -655,6 +692,11 @@ def run_targets(
         url = f"sqlite:///{work}/bench.db"
         server = start_kudos("kudos sqlite", url, work)
         sqlite_targets.append(Target("kudos sqlite", url, server, fill=True))
+    if "analytics" in wanted and "sqlite" in wanted:
+        url = f"sqlite:///{work}/no-analytics.db"
+        name = "kudos sqlite" + NO_ANALYTICS
+        server = start_kudos(name, url, work, analytics=False)
+        sqlite_targets.append(Target(name, url, server))
     if "campaigns" in wanted:
         url = f"sqlite:///{work}/campaigns.db"
         name = f"kudos sqlite + {args.program.stem}"
@@ -670,25 +712,49 @@ def run_targets(
         counts = [] if reason else [int(n) for n in args.pg_workers.split(",")]
         for workers in counts:
             # The first process count also runs the program, in the same rounds.
-            rewarded = "campaigns" in wanted and workers == counts[0]
-            results.extend(_measure_postgres(workers, echo, args, work, campaigns=rewarded))
+            first = workers == counts[0]
+            results.extend(
+                _measure_postgres(
+                    workers,
+                    echo,
+                    args,
+                    work,
+                    campaigns="campaigns" in wanted and first,
+                    without_analytics="analytics" in wanted and first,
+                )
+            )
     return results
 
 
 def _measure_postgres(
-    workers: int, echo: Server, args: argparse.Namespace, work: Path, *, campaigns: bool
+    workers: int,
+    echo: Server,
+    args: argparse.Namespace,
+    work: Path,
+    *,
+    campaigns: bool,
+    without_analytics: bool,
 ) -> list[Result]:
     """``kudos serve --workers N`` on a fresh PostgreSQL database, and with ``campaigns`` the
-    same with ``--program`` on another one, measured together."""
+    same with ``--program`` on another one (with ``without_analytics``, the same without
+    keeping analytics on a third), measured together."""
     name = f"kudos postgres --workers {workers}"
-    programs: list[Path | None] = [None, args.program] if campaigns else [None]
+    variants: list[tuple[Path | None, bool]] = [(None, True)]
+    if campaigns:
+        variants.append((args.program, True))
+    if without_analytics:
+        variants.append((None, False))
     with contextlib.ExitStack() as stack:
         targets = []
-        for program in programs:
+        for program, analytics in variants:
             label = name if program is None else f"{name} + {program.stem}"
+            label += "" if analytics else NO_ANALYTICS
             database = f"kudos_bench_w{workers}" + ("" if program is None else "_program")
+            database += "" if analytics else "_plain"
             url = stack.enter_context(fresh_postgres(args.pg_url, database))
-            server = start_kudos(label, url, work, workers=workers, program=program)
+            server = start_kudos(
+                label, url, work, workers=workers, program=program, analytics=analytics
+            )
             targets.append(Target(label, url, server))
         return run_together(targets, echo, args)
 

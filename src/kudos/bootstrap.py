@@ -67,7 +67,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         db = build_database(settings)
-        context = IngestContext(keyring=build_keyring(settings), limiter=RateLimiter())
+        context = IngestContext(
+            keyring=build_keyring(settings),
+            limiter=RateLimiter(),
+            analytics=settings.analytics == "inline",
+        )
         writer = build_writer(
             db,
             IngestHooks(),

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from kudos import cli_webhooks, errors
+from kudos import cli_analytics, cli_webhooks, errors
 from kudos.bootstrap import build_database, build_keyring, run_in_transaction
 from kudos.cli_support import db_option, in_transaction, settings_from
 from kudos.rules.schema import load_program
@@ -159,6 +159,7 @@ def _account_json(row: accounts.AccountSummary) -> dict[str, Any]:
         "highSecurity": row.high_security,
         "rateLimit": row.rate_limit,
         "createdAt": row.created_at,
+        "timezone": row.timezone,
     }
 
 
@@ -197,25 +198,51 @@ def accounts_rotate(name: str, database_url: str | None, as_json: bool) -> None:
     default=None,
     help="Events requests allowed: off, gameball (100/s and 1,200/30 s) or N per second.",
 )
+@click.option(
+    "--timezone",
+    default=None,
+    help="The IANA time zone analytics' days follow (Area/City; default UTC). A change"
+    " rebuilds the account's analytics.",
+)
+@click.option(
+    "--rebuild/--no-rebuild",
+    default=True,
+    help="After a time-zone change, rebuild analytics now (default) or later.",
+)
 def accounts_set(
     name: str,
     database_url: str | None,
     channel_merging: str | None,
     high_security: str | None,
     rate_limit: str | None,
+    timezone: str | None,
+    rebuild: bool,
 ) -> None:
-    """Change an account's channel merging, high-security mode or rate limit."""
+    """Change an account's channel merging, high-security mode, rate limit or time zone."""
     security = None if high_security is None else high_security == "on"
+    settings = settings_from(database_url)
+    before = in_transaction(settings, lambda tx: accounts.named(tx, name))
     account = in_transaction(
-        settings_from(database_url),
+        settings,
         lambda tx: accounts.configure(
-            tx, name, channel_merging=channel_merging, high_security=security, rate_limit=rate_limit
+            tx,
+            name,
+            channel_merging=channel_merging,
+            high_security=security,
+            rate_limit=rate_limit,
+            timezone=timezone,
         ),
     )
     click.echo(
         f"{account.name}: channel merging {account.channel_merging}, high security "
-        f"{'on' if account.high_security else 'off'}, rate limit {account.rate_limit}"
+        f"{'on' if account.high_security else 'off'}, rate limit {account.rate_limit},"
+        f" time zone {account.timezone}"
     )
+    if account.timezone != before.timezone:
+        if rebuild:
+            cli_analytics.rebuild_account(settings, account.name)
+        else:
+            click.echo("analytics are stale until `kudos analytics rebuild` runs", err=True)
 
 
 @main.group("program")
@@ -283,6 +310,7 @@ def program_show(account_name: str, database_url: str | None) -> None:
 
 main.add_command(cli_webhooks.webhooks_group)
 main.add_command(cli_webhooks.worker)
+main.add_command(cli_analytics.analytics_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

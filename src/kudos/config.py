@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # auto: inside `kudos serve` on SQLite; PostgreSQL runs `kudos worker` processes instead.
     webhook_worker: Literal["auto", "on", "off"] = "auto"
+    # Analytics kept as events are stored (inline, in their transaction), or not at all (off:
+    # for measuring what keeping them costs; `kudos analytics rebuild` catches up).
+    analytics: Literal["inline", "off"] = "inline"
 
     @field_validator("webhook_retry_schedule")
     @classmethod

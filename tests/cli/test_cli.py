@@ -42,7 +42,7 @@ def authenticate(database_url: str, api_key: str, secret_key: str | None = None)
 
 def test_migrate_is_idempotent(run) -> None:  # type: ignore[no-untyped-def]
     first = run("migrate")
-    assert first.exit_code == 0 and "applied migrations [1, 2, 3, 4, 5, 6]" in first.output
+    assert first.exit_code == 0 and "applied migrations [1, 2, 3, 4, 5, 6, 7]" in first.output
     again = run("migrate")
     assert again.exit_code == 0 and "up to date" in again.output
 
@@ -79,6 +79,7 @@ def test_list_shows_settings_but_never_keys(run) -> None:  # type: ignore[no-unt
         "highSecurity",
         "rateLimit",
         "createdAt",
+        "timezone",
     }
 
 

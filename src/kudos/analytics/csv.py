@@ -13,8 +13,17 @@ def render(answer: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in table(answer):
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow([_cell(cell) for cell in row])
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """JSON's spelling: empty for null, true and false for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def table(answer: dict[str, Any]) -> list[list[Any]]:

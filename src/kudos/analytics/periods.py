@@ -107,7 +107,16 @@ class Range:
         return self.end.astimezone(UTC) - self.start.astimezone(UTC)
 
     def previous(self) -> Range:
-        """The period of the same length just before (``compare: previousPeriod``)."""
+        """The period of the same length just before (``compare: previousPeriod``): as many
+        local days for a range of whole days (a DST change between them changes its hours),
+        else the same duration."""
+        if self.whole_days:
+            days = (self.end.date() - self.start.date()).days
+            tz = self.start.tzinfo
+            assert isinstance(tz, ZoneInfo)
+            return Range(
+                self.zone, _midnight(self.start.date() - timedelta(days=days), tz), self.start
+            )
         span = self.length()
         start = (self.start.astimezone(UTC) - span).astimezone(self.start.tzinfo)
         return Range(self.zone, start, self.start)
@@ -129,10 +138,11 @@ def parse_range(raw: object, zone: str, now: float, *, where: str = "dateRange")
         return _last(raw["last"], tz, zone, now, where)
     if set(raw) != {"from", "to"}:
         raise _invalid(f"{where}: give from and to (ISO 8601 dates or times), or last")
-    start = parse_moment(raw["from"], tz, f"{where}.from")
-    end = parse_moment(raw["to"], tz, f"{where}.to")
+    prefix = f"{where}." if where else ""
+    start = parse_moment(raw["from"], tz, f"{prefix}from")
+    end = parse_moment(raw["to"], tz, f"{prefix}to")
     if not start < end:
-        raise _invalid(f"{where}: from must be before to")
+        raise _invalid(f"{where or 'from'}: from must be before to")
     return Range(zone, start, end)
 
 

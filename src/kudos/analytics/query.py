@@ -35,6 +35,7 @@ DEFAULT_BREAKDOWN = 25
 MAX_PERIODS = 60
 WINDOW_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 MAX_WINDOW_SECONDS = 90 * 86400
+VALUE_PROBLEM = "a string, number or boolean, or a list of them"
 
 
 @dataclass
@@ -116,9 +117,13 @@ class Reader:
             try:
                 condition = Condition.model_validate(item)
             except ValidationError as exc:
+                seen: set[str] = set()
                 for error in exc.errors():
-                    loc = "".join(f".{part}" for part in error["loc"])
-                    self.problems.add(f"{where}{loc}", error["msg"])
+                    field = str(error["loc"][0]) if error["loc"] else ""
+                    if field not in seen:  # a union's value fails once per member: say it once
+                        seen.add(field)
+                        message = VALUE_PROBLEM if field == "value" else error["msg"]
+                        self.problems.add(f"{where}.{field}" if field else where, message)
                 continue
             if condition.op not in SIMPLE_OPERATORS:
                 self.problems.add(f"{where}.op", f"{condition.op} aggregates: not a filter")
@@ -195,6 +200,9 @@ def envelope(tx: Tx, account: Account, query: Query, **answer: Any) -> dict[str,
         "exact": exact,
     }
     if stale is not None:
-        head["notes"] = [f"analytics are incomplete ({stale}): run `kudos analytics rebuild`"]
+        head["notes"] = [
+            f"analytics are incomplete ({stale}):"
+            f" run `kudos analytics rebuild --account {account.name}`"
+        ]
     head.update(answer)
     return head

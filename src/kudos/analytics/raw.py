@@ -32,9 +32,9 @@ Filter = tuple[str, Any]  # a metadata key and the test its value must pass
 class Budget:
     """A query's time budget: ``check`` raises ``QueryTimeout`` once it is spent."""
 
-    def __init__(self, seconds: float = TIME_BUDGET_SECONDS) -> None:
-        self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = TIME_BUDGET_SECONDS if seconds is None else seconds
+        self.deadline = time.monotonic() + self.seconds
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
@@ -53,8 +53,11 @@ def check_span(start: float, end: float, what: str = "a raw scan") -> None:
         )
 
 
-def all_names(tx: Tx, account_id: int) -> list[str]:
-    """Every event name the account's catalog records (``$any``'s scan)."""
+def all_names(tx: Tx, account_id: int) -> list[str] | None:
+    """Every event name the account's catalog records (``$any``'s scan, through the names
+    index), or ``None`` when the catalog is full: names past it are scanned too, then."""
+    if event_rows.names_full(tx, account_id):
+        return None
     found = [row[0] for row in event_rows.names_page(tx, account_id, after=None, limit=10_000)]
     return found or [""]
 
@@ -96,7 +99,7 @@ class Profiles:
 def scan(
     tx: Tx,
     account_id: int,
-    names: Sequence[str],
+    names: Sequence[str] | None,
     start: float,
     end: float,
     *,
@@ -104,17 +107,19 @@ def scan(
     metadata: bool = False,
 ) -> Iterator[tuple[float, int, int, str, dict[str, Any]]]:
     """``(seconds, event id, profile now, name, metadata or {})`` of the events of ``names``
-    received in [start, end), in no particular order."""
+    (every name: ``None``) received in [start, end), in no particular order."""
     db = tx.db
     profiles = Profiles(tx, account_id)
     columns = "received_at, id, profile_id, name" + (", metadata" if metadata else "")
-    params: list[Any] = [account_id, *names, db.time_value(start), db.time_value(end)]
+    named = "" if names is None else f" AND name IN ({', '.join('?' for _ in names)})"
+    params: list[Any] = [account_id, *(names or ()), db.time_value(start), db.time_value(end)]
     sql = (
-        f"SELECT {columns} FROM events WHERE account_id = ?"
-        f" AND name IN ({', '.join('?' for _ in names)}) AND received_at >= ? AND received_at < ?"
+        f"SELECT {columns} FROM events WHERE account_id = ?{named}"
+        " AND received_at >= ? AND received_at < ?"
     )
     seconds, current = db.seconds, profiles.current
     count = 0
+    budget.check()
     with db.time_budget(tx, budget.left()):
         for row in db.stream(tx, sql, params):
             count += 1

@@ -13,6 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from kudos import errors
 from kudos.analytics import activity, keep, periods
 from kudos.domain import money
 from kudos.domain.model import Account
@@ -28,7 +29,9 @@ def span_of(account: Account, start: str | None, end: str | None, now: float) ->
     """``from``/``to`` of a loyalty report (both, or neither: the last 30 days)."""
     if start is None and end is None:
         return periods.parse_range(None, account.timezone, now)
-    return periods.parse_range({"from": start, "to": end}, account.timezone, now)
+    if start is None or end is None:
+        raise errors.QueryInvalid(["from, to: give both (or neither: the last 30 days)"])
+    return periods.parse_range({"from": start, "to": end}, account.timezone, now, where="")
 
 
 def summary(
@@ -56,7 +59,9 @@ def summary(
         "from": first,
         "to": last,
         "previousFrom": before.iso()[0],
-        "exact": span.whole_days and rows.stale_reason(tx, account.id) is None,
+        "exact": span.whole_days
+        and all(m.timestamp() % 3600 == 0 for m in (span.start, span.end, before.start))
+        and rows.stale_reason(tx, account.id) is None,
         "members": _paired(current["members"], previous["members"]),
         "events": {"value": current["events"], "previous": previous["events"]},
         "points": {
@@ -75,11 +80,13 @@ def summary(
 
 
 def _paired(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """Each figure beside the previous period's (a source absent in one of them: 0)."""
+    keys = [*current, *(key for key in previous if key not in current)]
     return {
-        key: {"value": value, "previous": previous[key]}
-        if not isinstance(value, dict)
-        else _paired(value, previous[key])
-        for key, value in current.items()
+        key: _paired(current[key], previous.get(key, {}))
+        if isinstance(current.get(key), dict)
+        else {"value": current.get(key, 0), "previous": previous.get(key, 0)}
+        for key in keys
     }
 
 
@@ -218,7 +225,8 @@ def points(
         "from": span.iso()[0],
         "to": span.iso()[1],
         "interval": chosen,
-        "exact": all(b.start % 3600 == 0 and b.end % 3600 == 0 for b in buckets),
+        "exact": all(b.start % 3600 == 0 and b.end % 3600 == 0 for b in buckets)
+        and rows.stale_reason(tx, account.id) is None,
         "buckets": [b.label for b in buckets],
         "issued": [sum(column) for column in zip(*issued.values(), strict=True)]
         if issued

@@ -37,6 +37,7 @@ from kudos.storage import analytics as rows
 from kudos.storage.db import Tx
 
 ACTIVE_WINDOWS = {"weeklyActive": 7, "monthlyActive": 30}
+ROLLED_UP = ("count", "sum", "avg", "min", "max")  # what the hourly rollups answer
 PERCENTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 OTHER = "$other"
 NONE = "$none"
@@ -135,7 +136,10 @@ def answer(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
     if fields["compare"]:
         span = query.span.previous()
         previous_buckets = periods.buckets(span, interval)
-        values = [c.breakdown_value for c in columns] if plan.breakdown else None
+        first = fields["series"][0]
+        values: list[str | None] | None = None
+        if plan.breakdown:
+            values = [c.breakdown_value for c in columns if c.series is first]
         previous = _columns(tx, account, plan, span, previous_buckets, values=values)
     out = [_shown(c) for c in columns]
     if previous is not None:
@@ -198,9 +202,10 @@ def _column(
     series: Series,
 ) -> Column:
     if not plan.filters and not plan.force_raw:
-        if series.math in ("count", *VALUE_MATHS[:4]) and _on_hours(buckets):
-            return _from_hours(tx, account, buckets, series)
-        if series.math not in VALUE_MATHS and plan.interval != "hour":
+        if series.math in ROLLED_UP:
+            if _on_hours(buckets):
+                return _from_hours(tx, account, buckets, series)
+        elif series.math not in VALUE_MATHS and plan.interval != "hour":
             return _from_activity(tx, account, span, buckets, series)
     return _raw_columns(tx, account, plan, span, buckets, series, None, None)[0]
 
@@ -360,7 +365,7 @@ def _raw_columns(
     return [_raw_column(series, value, group, buckets, days, window) for value, group in chosen]
 
 
-def _scan_names(tx: Tx, account: Account, series: Series) -> list[str]:
+def _scan_names(tx: Tx, account: Account, series: Series) -> list[str] | None:
     return raw.all_names(tx, account.id) if series.event == ANY_EVENT else [series.event]
 
 

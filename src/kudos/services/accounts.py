@@ -77,7 +77,7 @@ def configure(
         raise errors.InvalidValue(f"Invalid value: {exc}.") from None
     security = account.high_security if high_security is None else high_security
     zone = account.timezone if timezone is None else checked_zone(timezone)
-    if zone != account.timezone:
+    if zone != account.timezone and analytics_rows.has_events(tx, account.id):
         analytics_rows.mark_stale(tx, account.id, "the time zone changed")
     account_rows.update_settings(
         tx,

@@ -50,6 +50,7 @@ class IngestContext:
     burn_limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], float] = time.time
     programs: rewards.ProgramCache = field(default_factory=rewards.ProgramCache)
+    analytics: bool = True  # keep analytics as events are stored (``analytics.keep``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +297,14 @@ class IngestHooks:
             account = work.account
             assert account is not None
             account_id, day = account.id, work.received_at[:10]
-            keeper.add(
-                account_id, account.timezone, work.profile_id, work.received_at, work.batch.events
-            )
+            if work.context.analytics:
+                keeper.add(
+                    account_id,
+                    account.timezone,
+                    work.profile_id,
+                    work.received_at,
+                    work.batch.events,
+                )
             for name, metadata in work.batch.events:
                 shapes[
                     (account_id, day, name, tuple(metadata), tuple(map(type, metadata.values())))

@@ -8,7 +8,7 @@ different rows; readers sum over shards. What the rows mean, and how ingest keep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from kudos.storage.db import Row, Tx
@@ -159,6 +159,10 @@ def clear(tx: Tx, account_id: int, *, tables: Iterable[str] = TABLES) -> None:
         tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
 
 
+def has_events(tx: Tx, account_id: int) -> bool:
+    return tx.one("SELECT 1 FROM events WHERE account_id = ? LIMIT 1", (account_id,)) is not None
+
+
 def mark_stale(tx: Tx, account_id: int, reason: str) -> None:
     tx.execute(
         "INSERT INTO analytics_stale (account_id, reason) VALUES (?, ?)"
@@ -232,9 +236,10 @@ def firsts(tx: Tx, account_id: int, name: str, first: int, last: int) -> list[Ro
     )
 
 
-def active(tx: Tx, account_id: int, name: str, first: int, last: int) -> Any:
-    """A cursor over ``(profile, day)`` of every activity row in [first, last)."""
-    return tx.execute(
+def active(tx: Tx, account_id: int, name: str, first: int, last: int) -> Iterator[Row]:
+    """``(profile, day)`` of every activity row in [first, last), streamed."""
+    return tx.db.stream(
+        tx,
         "SELECT profile_id, day FROM activity_days WHERE account_id = ? AND name = ?"
         " AND day >= ? AND day < ?",
         (account_id, name, first, last),

@@ -52,7 +52,7 @@ def _answer(request: Request, answer: dict[str, Any]) -> Response:
 )
 async def analytics_query_route(
     request: Request,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[Any, Body()],
     runtime: RuntimeDep,
     credentials: SecretKeyAuth,
 ) -> Response:
