@@ -41,38 +41,33 @@ def parse_retention(reader: Reader) -> dict[str, Any]:
 def retention(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
     fields, span = query.fields, query.span
     period, most = fields["period"], fields["periods"]
+    count = _count(span, period)
     last_day = span.days[1]
-    listed = [
-        p
-        for p in periods.aligned_days(span, period, _count(span, period) + most)
-        if p[0] < last_day
-    ]
-    cohorts = [p for p in listed if p[0] < last_day and p[1] > span.days[0]][: _count(span, period)]
+    # The periods that start before the range's end: the cohorts' and those they return in.
+    listed = [p for p in periods.aligned_days(span, period, count + most) if p[0] < last_day]
+    cohorts = listed[:count]
     starts = [p[0] for p in listed]
     budget = Budget()
-    members: dict[int, int] = {}
-    sizes = [0] * len(cohorts)
     cohort_name = _activity_name(fields["cohort"])
-    for profile, day in rows.firsts(tx, account.id, cohort_name, cohorts[0][0], cohorts[-1][1]):
-        index = bisect.bisect_right(starts, int(day)) - 1
-        members[int(profile)] = index
-        sizes[index] += 1
-    returned: dict[int, int] = {}
-    cursor = rows.active(
-        tx, account.id, _activity_name(fields["returns"]), cohorts[0][0], listed[-1][1]
+    first, last = cohorts[0][0], cohorts[-1][1]
+    sizes = [0] * len(cohorts)
+    for _, day in rows.firsts(tx, account.id, cohort_name, first, last):
+        sizes[bisect.bisect_right(starts, int(day)) - 1] += 1
+    returned: dict[int, list[int]] = {}  # profile: [cohort, a bit per period it came back in]
+    found = rows.returns(
+        tx, account.id, cohort_name, _activity_name(fields["returns"]), first, last, listed[-1][1]
     )
-    for number, (profile, day) in enumerate(cursor):
+    for number, (profile, first_day, day) in enumerate(found):
         if number % _CHECK_EVERY == 0:
             budget.check()
-        cohort = members.get(profile)
-        if cohort is None:
-            continue
+        cohort = bisect.bisect_right(starts, first_day) - 1
         after = bisect.bisect_right(starts, day) - 1 - cohort
         if 0 < after < most:
-            returned[profile] = returned.get(profile, 0) | 1 << after
+            seen = returned.setdefault(profile, [cohort, 0])
+            seen[1] |= 1 << after
     retained = [[size] + [0] * (most - 1) for size in sizes]
-    for profile, mask in returned.items():
-        row = retained[members[profile]]
+    for cohort, mask in returned.values():
+        row = retained[cohort]
         for after in range(1, most):
             if mask >> after & 1:
                 row[after] += 1

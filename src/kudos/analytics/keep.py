@@ -45,6 +45,15 @@ class LastDays:
     def put(self, key: tuple[int, int, str], day: int) -> None:
         self.tx.remember(key, day, shelf="activity")
 
+    def today(self, customer: tuple[int, int]) -> tuple[int, frozenset[str]] | None:
+        """The latest day a customer is known active, with every name they sent that day
+        (one lookup for a customer whose request repeats names already counted today)."""
+        found: tuple[int, frozenset[str]] | None = self.tx.recall(customer, shelf="activity")
+        return found
+
+    def put_today(self, customer: tuple[int, int], day: int, names: frozenset[str]) -> None:
+        self.tx.remember(customer, (day, names), shelf="activity")
+
 
 class Keeper:
     """Aggregates a batch's events, then writes them in one statement per table."""
@@ -54,7 +63,8 @@ class Keeper:
     def __init__(self) -> None:
         self.hours: dict[tuple[int, str, int], int] = {}
         self.numbers: dict[tuple[int, str, str, int], list[float]] = {}
-        self.days: set[tuple[int, int, str, int]] = set()
+        # (account, profile, local day): the names active then ('' for any)
+        self.days: dict[tuple[int, int, int], set[str]] = {}
 
     def add(
         self,
@@ -66,14 +76,16 @@ class Keeper:
     ) -> None:
         """Count one request's events (all received at ``received_at``, a stored UTC time)."""
         hour, day = periods.hour_and_day(received_at, zone)
-        hours, days = self.hours, self.days
+        hours = self.hours
+        names = self.days.get((account_id, profile_id, day))
+        if names is None:
+            names = self.days[(account_id, profile_id, day)] = {ANY}
         for name, metadata in events:
             key = (account_id, name, hour)
             hours[key] = hours.get(key, 0) + 1
-            days.add((account_id, profile_id, name, day))
+            names.add(name)
             if metadata:
                 self._numbers(account_id, name, hour, metadata)
-        days.add((account_id, profile_id, ANY, day))
 
     def _numbers(self, account_id: int, name: str, hour: int, metadata: Mapping[str, Any]) -> None:
         numbers = self.numbers
@@ -110,21 +122,48 @@ class Keeper:
             ],
         )
         if self.days:
-            _write_days(tx, sorted(self.days), last_days, shard)
+            _write_days(tx, self.days, last_days, shard)
 
 
 def _write_days(
-    tx: Tx, days: list[tuple[int, int, str, int]], last_days: LastDays, shard: int
+    tx: Tx, days: dict[tuple[int, int, int], set[str]], last_days: LastDays, shard: int
 ) -> None:
     """Add the rows of customers' new active days, and their gaps. A day after the latest
     known (ingest's case) takes it as its previous day; a day before it (a clock set back, a
-    rebuild out of time order) is placed between its neighbours (``_insert_between``)."""
-    unknown = sorted({(a, p, n) for a, p, n, _ in days if last_days.get((a, p, n)) is None})
-    for key, day in rows.last_days(tx, unknown).items():
-        last_days.put(key, day)
+    rebuild out of time order) is placed between its neighbours (``_insert_between``). Most
+    days of a batch are known already (the customer was active earlier that day): those cost
+    one lookup each, in memory where this process is the store's only writer."""
+    fresh: list[tuple[int, int, str, int]] = []
+    unknown: list[tuple[int, int, str]] = []
+    counted: list[tuple[tuple[int, int], int, frozenset[str]]] = []
+    for (account_id, profile_id, day), names in days.items():
+        customer = (account_id, profile_id)
+        known = last_days.today(customer)
+        if known is not None and known[0] == day:
+            if names <= known[1]:
+                continue
+            names = names - known[1]
+            counted.append((customer, day, known[1].union(names)))
+        else:
+            counted.append((customer, day, frozenset(names)))
+        for name in names:
+            key = (account_id, profile_id, name)
+            last = last_days.get(key)
+            if last != day:
+                fresh.append((account_id, profile_id, name, day))
+                if last is None:
+                    unknown.append(key)
+    for customer, day, seen in counted:  # written below, in this transaction
+        last_days.put_today(customer, day, seen)
+    if not fresh:
+        return
+    if unknown:
+        for key, day in rows.last_days(tx, sorted(set(unknown))).items():
+            last_days.put(key, day)
+    fresh.sort()  # concurrent writers (PostgreSQL) insert in one order
     new_rows: list[rows.DayRow] = []
     gaps: dict[tuple[int, str, int, int], int] = {}
-    for account_id, profile_id, name, day in days:
+    for account_id, profile_id, name, day in fresh:
         key = (account_id, profile_id, name)
         last = last_days.get(key)
         if last is not None and day < last:

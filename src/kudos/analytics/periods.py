@@ -139,8 +139,16 @@ def parse_range(raw: object, zone: str, now: float, *, where: str = "dateRange")
     if set(raw) != {"from", "to"}:
         raise _invalid(f"{where}: give from and to (ISO 8601 dates or times), or last")
     prefix = f"{where}." if where else ""
-    start = parse_moment(raw["from"], tz, f"{prefix}from")
-    end = parse_moment(raw["to"], tz, f"{prefix}to")
+    problems: list[str] = []
+    moments = []
+    for key in ("from", "to"):
+        try:
+            moments.append(parse_moment(raw[key], tz, f"{prefix}{key}"))
+        except errors.QueryInvalid as exc:
+            problems += exc.problems
+    if problems:
+        raise errors.QueryInvalid(problems)
+    start, end = moments
     if not start < end:
         raise _invalid(f"{where or 'from'}: from must be before to")
     return Range(zone, start, end)

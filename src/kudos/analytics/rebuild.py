@@ -29,15 +29,26 @@ class _Remembered(keep.LastDays):
     half is forgotten and read again when needed)."""
 
     def __init__(self) -> None:
-        self.days: dict[tuple[int, int, str], int] = {}
+        self.days: dict[Any, Any] = {}
 
     def get(self, key: tuple[int, int, str]) -> int | None:
-        return self.days.get(key)
+        found: int | None = self.days.get(key)
+        return found
 
     def put(self, key: tuple[int, int, str], day: int) -> None:
+        self._keep(key, day)
+
+    def today(self, customer: tuple[int, int]) -> tuple[int, frozenset[str]] | None:
+        found: tuple[int, frozenset[str]] | None = self.days.get(customer)
+        return found
+
+    def put_today(self, customer: tuple[int, int], day: int, names: frozenset[str]) -> None:
+        self._keep(customer, (day, names))
+
+    def _keep(self, key: Any, value: Any) -> None:
         days = self.days
         days.pop(key, None)
-        days[key] = day
+        days[key] = value
         if len(days) > REMEMBERED_DAYS:
             for old in list(days)[: REMEMBERED_DAYS // 2]:
                 del days[old]

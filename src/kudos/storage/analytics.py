@@ -236,6 +236,23 @@ def firsts(tx: Tx, account_id: int, name: str, first: int, last: int) -> list[Ro
     )
 
 
+def returns(
+    tx: Tx, account_id: int, cohort: str, back: str, first: int, last: int, until: int
+) -> Iterator[Row]:
+    """``(profile, first day, later day)``: for each customer whose first active day of
+    ``cohort`` is in [first, last), each later active day of ``back`` before ``until``. Read
+    through each such customer's own rows (``activity_days_profile``), not everyone's."""
+    return tx.db.stream(
+        tx,
+        "SELECT f.profile_id, f.day, r.day FROM activity_days f JOIN activity_days r"
+        " ON r.account_id = f.account_id AND r.profile_id = f.profile_id AND r.name = ?"
+        " AND r.day > f.day AND r.day < ?"
+        " WHERE f.account_id = ? AND f.name = ? AND f.day >= ? AND f.day < ?"
+        " AND f.prev IS NULL",
+        (back, until, account_id, cohort, first, last),
+    )
+
+
 def active(tx: Tx, account_id: int, name: str, first: int, last: int) -> Iterator[Row]:
     """``(profile, day)`` of every activity row in [first, last), streamed."""
     return tx.db.stream(
