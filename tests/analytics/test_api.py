@@ -229,3 +229,15 @@ async def test_an_account_sees_only_its_own(
     assert [s["total"] for s in their["series"]] == [0, 0, None]
     summary = (await client.get(f"{ANALYTICS}/summary", headers=theirs)).json()
     assert summary["events"]["value"] == 0 and summary["members"]["enrolled"]["value"] == 0
+
+
+async def test_active_customers_by_the_hour_are_refused(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = trends({"event": "view", "math": "weeklyActive"}, interval="hour")
+    answer = await ask(client, auth, body, status=422)
+    assert answer["problems"] == [
+        "interval: weeklyActive and monthlyActive need day, week or month"
+    ]
+    body["interval"] = "auto"  # two days would be hours: a rolling week ends with a day
+    assert (await ask(client, auth, body))["interval"] == "day"

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from kudos import errors
 from kudos.analytics import activity, keep, periods, raw
 from kudos.analytics.query import (
     ANY_EVENT,
@@ -124,8 +125,15 @@ class Plan:
 def answer(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
     fields = query.fields
     interval = fields["interval"]
+    windows = any(s.math in ACTIVE_WINDOWS for s in fields["series"])
     if interval == "auto":
         interval = periods.auto_interval(query.span)
+        if windows and interval == "hour":
+            interval = "day"  # a rolling week or month ends with a day, not an hour
+    elif windows and interval == "hour":
+        raise errors.QueryInvalid(
+            ["interval: weeklyActive and monthlyActive need day, week or month"]
+        )
     plan = Plan(
         query, interval, fields["filters"], fields["breakdown"], fields["limit"], fields["raw"]
     )
@@ -143,10 +151,10 @@ def answer(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
         previous = _columns(tx, account, plan, span, previous_buckets, values=values)
     out = [_shown(c) for c in columns]
     if previous is not None:
+        labels = [b.label for b in previous_buckets]
         for shown, before in zip(out, previous, strict=True):
-            shown["previous"] = {"data": before.data, "total": before.total}
+            shown["previous"] = {"buckets": labels, "data": before.data, "total": before.total}
     sources = {c.source for c in columns + (previous or [])}
-    extra = {"previousBuckets": [b.label for b in previous_buckets]} if previous else {}
     return envelope(
         tx,
         account,
@@ -156,7 +164,6 @@ def answer(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
         interval=interval,
         buckets=[b.label for b in buckets],
         series=out,
-        **extra,
     )
 
 
@@ -207,7 +214,8 @@ def _column(
                 return _from_hours(tx, account, buckets, series)
         elif series.math not in VALUE_MATHS and plan.interval != "hour":
             return _from_activity(tx, account, span, buckets, series)
-    return _raw_columns(tx, account, plan, span, buckets, series, None, None)[0]
+    gathered = _gather(tx, account, plan, span, buckets, series, None)
+    return _columns_of(gathered, [None], [], buckets)[0]
 
 
 def _on_hours(buckets: list[periods.Bucket]) -> bool:
@@ -311,7 +319,20 @@ class Cell:
         self.values: list[float] = []
 
 
-def _raw_columns(
+@dataclass
+class Gathered:
+    """What a raw scan of one series gathered, by breakdown value (``None`` without one):
+    per bucket (``cells``), or per local day (``days``, for the active-customer windows)."""
+
+    series: Series
+    cells: dict[str | None, dict[int, Cell]]
+    days: dict[str | None, dict[int, set[int]]]
+
+    def values(self) -> set[str | None]:
+        return set(self.cells) | set(self.days)
+
+
+def _gather(
     tx: Tx,
     account: Account,
     plan: Plan,
@@ -319,13 +340,11 @@ def _raw_columns(
     buckets: list[periods.Bucket],
     series: Series,
     breakdown: str | None,
-    fixed: list[str | None] | None,
-) -> list[Column]:
-    """One column per breakdown value (one column without a breakdown): the values are the
-    ``limit`` with the largest totals and ``$other``, or ``fixed`` (the compared period's)."""
+) -> Gathered:
     window = ACTIVE_WINDOWS.get(series.math)
     start = span.start.timestamp() - (window * 86400 if window else 0)
     raw.check_span(start, span.end.timestamp())
+    first_day = buckets[0].end_day - window if window else 0  # the first window's first day
     starts = [b.start for b in buckets]
     filters = raw.compile_filters(plan.filters)
     need_metadata = bool(filters) or breakdown is not None or series.property is not None
@@ -345,15 +364,21 @@ def _raw_columns(
         if filters and not raw.passes(filters, metadata):
             continue
         value = None if breakdown is None else breakdown_value(metadata, breakdown)
-        if breakdown is not None and len(cells) >= MAX_BREAKDOWN_VALUES and value not in cells:
-            raise _too_many(breakdown)
         if window is not None:
-            days[value][periods.local_day(seconds, zone)].add(profile)
-            cells[value]
+            day = periods.local_day(seconds, zone)
+            if day < first_day:
+                continue  # in no bucket's window
+            found_days = days[value]
+            if len(days) > MAX_BREAKDOWN_VALUES:
+                raise _too_many(breakdown or "")
+            found_days[day].add(profile)
             continue
         if seconds < starts[0]:
             continue
-        cell = cells[value][bisect.bisect_right(starts, seconds) - 1]
+        by_bucket = cells[value]
+        if len(cells) > MAX_BREAKDOWN_VALUES:
+            raise _too_many(breakdown or "")
+        cell = by_bucket[bisect.bisect_right(starts, seconds) - 1]
         cell.count += 1
         cell.customers.add(profile)
         if series.property is not None:
@@ -361,8 +386,26 @@ def _raw_columns(
             kind = type(found)
             if (kind is int or kind is float) and -1e300 < found < 1e300:
                 cell.values.append(float(found))
-    chosen = _chosen(cells, series, buckets, days, window, plan.limit, fixed, breakdown)
-    return [_raw_column(series, value, group, buckets, days, window) for value, group in chosen]
+    return Gathered(series, cells, days)
+
+
+def _columns_of(
+    gathered: Gathered,
+    values: list[str | None],
+    shown: list[str | None],
+    buckets: list[periods.Bucket],
+) -> list[Column]:
+    """A column per value; ``$other`` folds every value not in ``shown``."""
+    window = ACTIVE_WINDOWS.get(gathered.series.math)
+    columns = []
+    for value in values:
+        if value == OTHER:
+            rest = [v for v in gathered.values() if v not in set(shown)]
+            cells, days = _folded(gathered.cells, rest), _folded_days(gathered.days, rest)
+        else:
+            cells, days = gathered.cells.get(value, {}), gathered.days.get(value, {})
+        columns.append(_raw_column(gathered.series, value, cells, days, buckets, window))
+    return columns
 
 
 def _scan_names(tx: Tx, account: Account, series: Series) -> list[str] | None:
@@ -379,45 +422,18 @@ def breakdown_value(metadata: dict[str, Any], key: str) -> str:
 
 
 def _too_many(key: str) -> Exception:
-    from kudos import errors
-
     return errors.QueryTooLarge(
         f"Query too large: the breakdown property {key!r} has more than"
         f" {MAX_BREAKDOWN_VALUES:,} values in the range."
     )
 
 
-def _chosen(
-    cells: dict[str | None, dict[int, Cell]],
-    series: Series,
-    buckets: list[periods.Bucket],
-    days: dict[str | None, dict[int, set[int]]],
-    window: int | None,
-    limit: int,
-    fixed: list[str | None] | None,
-    breakdown: str | None,
-) -> list[tuple[str | None, list[Any]]]:
-    """Each shown breakdown value with what it gathered (``$other``: every other value's)."""
-    if breakdown is None:
-        return [(None, [cells.get(None, {}), days.get(None, {})])]
-    if fixed is not None:
-        keep_values = [v for v in fixed if v != OTHER]
-    else:
-        totals = {
-            value: _raw_column(
-                series, value, [group, days.get(value, {})], buckets, days, window
-            ).total
-            for value, group in cells.items()
-        }
-        ranked = sorted(totals, key=lambda v: (-(_rank(totals[v])), str(v)))
-        keep_values = ranked[:limit]
-    shown: list[tuple[str | None, list[Any]]] = [
-        (v, [cells.get(v, {}), days.get(v, {})]) for v in keep_values
-    ]
-    rest = [v for v in cells if v not in set(keep_values)]
-    if rest or (fixed is not None and OTHER in fixed):
-        shown.append((OTHER, [_folded(cells, rest), _folded_days(days, rest)]))
-    return shown
+def _ranked(gathered: Gathered, buckets: list[periods.Bucket], limit: int) -> list[str | None]:
+    """The ``limit`` values with the largest totals of the first series (ties: by value)."""
+    totals = {
+        value: _columns_of(gathered, [value], [], buckets)[0].total for value in gathered.values()
+    }
+    return sorted(totals, key=lambda v: (-(_rank(totals[v])), str(v)))[:limit]
 
 
 def _rank(total: Any) -> float:
@@ -429,7 +445,7 @@ def _folded(
 ) -> dict[int, Cell]:
     folded: dict[int, Cell] = defaultdict(Cell)
     for value in values:
-        for index, cell in cells[value].items():
+        for index, cell in cells.get(value, {}).items():
             into = folded[index]
             into.count += cell.count
             into.customers |= cell.customers
@@ -450,12 +466,12 @@ def _folded_days(
 def _raw_column(
     series: Series,
     value: str | None,
-    gathered: list[Any],
+    group: dict[int, Cell],
+    days: dict[int, set[int]],
     buckets: list[periods.Bucket],
-    _days: Any,
     window: int | None,
 ) -> Column:
-    group, days = gathered
+    """One column from what a scan gathered: per bucket, or per day for active windows."""
     if window is not None:
         data = [_active(days, b.end_day - window, b.end_day) for b in buckets]
         return Column(series, value, data, data[-1] if data else 0, "raw")
@@ -512,10 +528,17 @@ def _broken_down(
     series_list: list[Series],
     fixed: list[str | None] | None,
 ) -> list[Column]:
-    """Every series broken down by the values the first series ranks first."""
-    first = _raw_columns(tx, account, plan, span, buckets, series_list[0], plan.breakdown, fixed)
-    values = [c.breakdown_value for c in first]
-    out = list(first)
-    for series in series_list[1:]:
-        out += _raw_columns(tx, account, plan, span, buckets, series, plan.breakdown, values)
-    return out
+    """Every series broken down by the same values: the first series' top ``limit``, and
+    ``$other`` (for every series) when any series has events of other values. ``fixed``: the
+    compared period's values, kept as they are."""
+    gathered = [
+        _gather(tx, account, plan, span, buckets, series, plan.breakdown) for series in series_list
+    ]
+    if fixed is None:
+        shown = _ranked(gathered[0], buckets, plan.limit)
+        other = any(v not in set(shown) for g in gathered for v in g.values())
+        values = shown + ([OTHER] if other else [])
+    else:
+        values = fixed
+        shown = [v for v in fixed if v != OTHER]
+    return [column for g in gathered for column in _columns_of(g, values, shown, buckets)]

@@ -298,10 +298,12 @@ class IngestHooks:
             assert account is not None
             account_id, day = account.id, work.received_at[:10]
             if work.context.analytics:
+                # The profile now: a later request of the batch may have merged it away.
+                profile_id = tx.recall((account_id, work.batch.customer_id)) or work.profile_id
                 keeper.add(
                     account_id,
                     account.timezone,
-                    work.profile_id,
+                    profile_id,
                     work.received_at,
                     work.batch.events,
                 )

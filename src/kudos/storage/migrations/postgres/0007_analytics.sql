@@ -90,5 +90,8 @@ INSERT INTO analytics_stale (account_id, reason)
 -- (The id too, so a funnel reads the index alone: PostgreSQL's indexes hold no row id.)
 CREATE INDEX events_name_time ON events (account_id, name, received_at, profile_id) INCLUDE (id);
 
+-- The merged profiles of an account (a raw scan counts each customer as the profile now).
+CREATE INDEX profiles_merged ON profiles (account_id) WHERE merged_into IS NOT NULL;
+
 -- Enrolled and new customers (analytics summary).
 CREATE INDEX profiles_created ON profiles (account_id, created_at) WHERE merged_into IS NULL

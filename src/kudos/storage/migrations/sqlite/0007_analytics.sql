@@ -89,5 +89,8 @@ INSERT INTO analytics_stale (account_id, reason)
 -- Raw scans (filters, breakdowns, percentiles, funnels) read one name's events over a range.
 CREATE INDEX events_name_time ON events (account_id, name, received_at, profile_id);
 
+-- The merged profiles of an account (a raw scan counts each customer as the profile now).
+CREATE INDEX profiles_merged ON profiles (account_id) WHERE merged_into IS NOT NULL;
+
 -- Enrolled and new customers (analytics summary).
 CREATE INDEX profiles_created ON profiles (account_id, created_at) WHERE merged_into IS NULL
