@@ -53,24 +53,16 @@ def retention(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
     sizes = [0] * len(cohorts)
     for _, day in rows.firsts(tx, account.id, cohort_name, first, last):
         sizes[bisect.bisect_right(starts, int(day)) - 1] += 1
-    returned: dict[int, list[int]] = {}  # profile: [cohort, a bit per period it came back in]
-    found = rows.returns(
-        tx, account.id, cohort_name, _activity_name(fields["returns"]), first, last, listed[-1][1]
-    )
-    for number, (profile, first_day, day) in enumerate(found):
-        if number % _CHECK_EVERY == 0:
-            budget.check()
-        cohort = bisect.bisect_right(starts, first_day) - 1
-        after = bisect.bisect_right(starts, day) - 1 - cohort
-        if 0 < after < most:
-            seen = returned.setdefault(profile, [cohort, 0])
-            seen[1] |= 1 << after
     retained = [[size] + [0] * (most - 1) for size in sizes]
-    for cohort, mask in returned.values():
-        row = retained[cohort]
-        for after in range(1, most):
-            if mask >> after & 1:
-                row[after] += 1
+    bounds = [*starts, listed[-1][1]]
+    stride = {"day": 1, "week": 7}.get(period)
+    back = _activity_name(fields["returns"])
+    with tx.db.time_budget(tx, budget.left()):
+        found = rows.returns(tx, account.id, cohort_name, back, bounds, stride, cohorts_end=last)
+    for cohort, later, customers in found:
+        after = int(later) - int(cohort)
+        if int(cohort) < len(cohorts) and 0 < after < most:
+            retained[int(cohort)][after] += int(customers)
     return envelope(
         tx,
         account,

@@ -12,7 +12,10 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import msgspec
 
 from kudos.analytics import raw
 from kudos.analytics.query import (
@@ -26,9 +29,12 @@ from kudos.analytics.query import (
     envelope,
 )
 from kudos.domain.model import Account
-from kudos.storage.db import Tx
+from kudos.storage.db import Row, Tx
 
-Event = tuple[float, int, int]  # seconds, id, the steps it matches (a bit per step)
+_decode = msgspec.json.Decoder().decode
+# The steps a mask names, for every mask of up to MAX_STEPS steps.
+_STEPS_OF = [tuple(k for k in range(MAX_STEPS) if mask >> k & 1) for mask in range(1 << MAX_STEPS)]
+Event = tuple[Any, int, int]  # time as stored, id, the steps it matches (a bit per step)
 
 
 def parse(reader: Reader) -> dict[str, Any]:
@@ -73,31 +79,43 @@ def answer(tx: Tx, account: Account, query: Query) -> dict[str, Any]:
         if any(s.event == ANY_EVENT for s in steps)
         else (sorted({s.event for s in steps}))
     )
-    by_customer: dict[int, list[Event]] = defaultdict(list)
-    for seconds, event_id, profile, name, metadata in raw.scan(
-        tx,
-        account.id,
-        names,
-        start,
-        end + window,
-        budget=budget,
-        metadata=any(s.filters for s in steps),
-    ):
-        mask = 0
-        for index, (event, filters) in enumerate(tests):
-            if event in (ANY_EVENT, name) and (not filters or raw.passes(filters, metadata)):
-                mask |= 1 << index
-        by_customer[profile].append((seconds, event_id, mask))
+    # A step without filters matches by name alone: a name's steps are known up front.
+    by_name: dict[str, int] = defaultdict(int)
+    filtered: list[tuple[int, str, list[raw.Filter]]] = []
+    for index, (event, filters) in enumerate(tests):
+        if filters:
+            filtered.append((1 << index, event, filters))
+        elif event != ANY_EVENT:
+            by_name[event] |= 1 << index
+    anything = sum(1 << i for i, (event, f) in enumerate(tests) if event == ANY_EVENT and not f)
+    by_name = {name: mask | anything for name, mask in by_name.items()}
+    groups: dict[int, list[Event]] = defaultdict(list)
+    starters: set[int] = set()  # customers with a step-1 event in the range
+    db = tx.db
+    low, high, most = db.event_time(start), db.event_time(end), window * 1_000_000
+    rows = raw.timeline(
+        tx, account.id, names, start, end + window, budget=budget, metadata=bool(filtered)
+    )
+    if filtered:
+        rows = _matched(rows, by_name, anything, filtered)
+    masks, add_start = by_name.get, starters.add
+    for at, event_id, profile, name in rows:  # the hot loop: locals, no attribute lookups
+        mask = masks(name, anything) if name.__class__ is str else name
+        if mask:
+            groups[profile].append((at, event_id, mask))
+            if mask & 1 and low <= at < high:
+                add_start(profile)
+    customers = _as_now(raw.Profiles(tx, account.id), groups, starters)
     counts = [0] * len(steps)
     gaps: list[list[float]] = [[] for _ in steps]
-    for number, events in enumerate(by_customer.values()):
+    for number, events in enumerate(customers):
         if number % 1024 == 0:
             budget.check()
-        path = _furthest(events, len(steps), start, end, window)
+        path = _furthest(events, len(steps), low, high, most, db.micros)
         for step in range(len(path)):
             counts[step] += 1
             if step:
-                gaps[step].append(path[step] - path[step - 1])
+                gaps[step].append((path[step] - path[step - 1]) / 1_000_000)
     return envelope(
         tx,
         account,
@@ -120,26 +138,75 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def _matched(
+    rows: Iterator[Row],
+    by_name: dict[str, int],
+    anything: int,
+    filtered: list[tuple[int, str, list[raw.Filter]]],
+) -> Iterator[Row]:
+    """Rows with their steps' mask in place of the name, the filtered steps tested."""
+    for at, event_id, profile, name, text in rows:
+        mask = by_name.get(name, anything)
+        metadata = _decode(text)
+        for bit, event, filters in filtered:
+            if event in (ANY_EVENT, name) and raw.passes(filters, metadata):
+                mask |= bit
+        yield at, event_id, profile, mask
+
+
+def _as_now(
+    profiles: raw.Profiles, groups: dict[int, list[Event]], starters: set[int]
+) -> list[list[Event]]:
+    """The events of each customer with a step-1 event in the range, merged profiles joined
+    into the profile that absorbed them (events from before the merge count for it)."""
+    joined: dict[int, list[Event]] = {}
+    for profile, events in groups.items():
+        now = profiles.of(profile)
+        if now == profile and now not in joined:
+            joined[now] = events
+        else:
+            joined.setdefault(now, []).extend(events)
+    keep = {profiles.of(profile) for profile in starters}
+    return [events for profile, events in joined.items() if profile in keep]
+
+
 def _furthest(
-    events: list[Event], steps: int, start: float, end: float, window: int
-) -> list[float]:
-    """The times of the furthest path any of the customer's step-1 events in [start, end)
-    begins (the first start that reaches that far)."""
+    events: list[Event],
+    steps: int,
+    low: Any,
+    high: Any,
+    window: int,
+    micros: Callable[[Any], int],
+) -> list[int]:
+    """The times (microseconds) of the furthest path any of the customer's step-1 events in
+    [low, high) begins (the first start that reaches that far). Times come as stored; only
+    those a path looks at are converted."""
     events.sort()
-    positions = [[i for i, e in enumerate(events) if e[2] >> k & 1] for k in range(steps)]
-    best: list[float] = []
+    positions: list[list[int]] = [[] for _ in range(steps)]
+    for index, (_, _, mask) in enumerate(events):
+        for step in _STEPS_OF[mask]:
+            positions[step].append(index)
+    times: dict[int, int] = {}
+
+    def time_of(index: int) -> int:
+        found = times.get(index)
+        if found is None:
+            found = times[index] = micros(events[index][0])
+        return found
+
+    best: list[int] = []
     for first in positions[0]:
-        began = events[first][0]
-        if not start <= began < end:
+        if not low <= events[first][0] < high:
             continue
+        began = time_of(first)
         path, at = [began], first
         for k in range(1, steps):
             found = positions[k]
             j = bisect.bisect_right(found, at)
-            if j == len(found) or events[found[j]][0] - began > window:
+            if j == len(found) or time_of(found[j]) - began > window:
                 break
             at = found[j]
-            path.append(events[at][0])
+            path.append(time_of(at))
         if len(path) > len(best):
             best = path
             if len(best) == steps:

@@ -3,7 +3,7 @@
 Ingest (``services.ingest.IngestHooks``) and ``kudos analytics rebuild`` both feed events
 through a ``Keeper``, so what a rebuild derives is what ingest kept. Per batch it writes:
 
-- ``analytics_hours``: events per name and UTC hour (one upsert per name and hour);
+- ``analytics_hours``: events per name and UTC hour, and of every name (``ANY``);
 - ``analytics_numbers``: per name, metadata key and hour, the count, sum, least and most of
   the key's JSON numbers (bools and numeric strings are not numbers here);
 - ``activity_days``: a row per customer (profile), event name and local day, with the
@@ -77,6 +77,7 @@ class Keeper:
         """Count one request's events (all received at ``received_at``, a stored UTC time)."""
         hour, day = periods.hour_and_day(received_at, zone)
         hours = self.hours
+        every = (account_id, ANY, hour)
         names = self.days.get((account_id, profile_id, day))
         if names is None:
             names = self.days[(account_id, profile_id, day)] = {ANY}
@@ -84,6 +85,7 @@ class Keeper:
             key = (account_id, name, hour)
             hours[key] = hours.get(key, 0) + 1
             names.add(name)
+            hours[every] = hours.get(every, 0) + 1
             if metadata:
                 self._numbers(account_id, name, hour, metadata)
 

@@ -109,7 +109,7 @@ def _figures(tx: Tx, account: Account, span: periods.Range, now: float) -> dict[
             "activeMonthly": gaps.distinct(last_day - 30, last_day),
         },
         "events": sum(
-            int(n) for _, n in rows.hour_counts(tx, account.id, None, first_hour, last_hour)
+            int(n) for _, n in rows.hour_counts(tx, account.id, keep.ANY, first_hour, last_hour)
         ),
         "points": {
             "issued": issued,
@@ -148,11 +148,9 @@ def _count_profiles(tx: Tx, account_id: int, start: Any, end: Any) -> int:
 
 
 def _balances(tx: Tx, account_id: int) -> int:
-    row = tx.one(
-        "SELECT coalesce(sum(points_balance), 0) FROM customer_rewards WHERE account_id = ?",
-        (account_id,),
-    )
-    return int(row[0]) if row else 0
+    """The points in every balance now: all credits less all debits (the ledger moves every
+    point a balance holds), from the hourly flows rather than every customer's row."""
+    return _moved_after(tx, account_id, 0)
 
 
 def _pending(tx: Tx, account_id: int) -> int:

@@ -226,6 +226,7 @@ def _on_hours(buckets: list[periods.Bucket]) -> bool:
 
 
 def _names(series: Series) -> list[str] | None:
+    """The rollup rows of a series: its name's, or those of every name (``None``)."""
     return None if series.event == ANY_EVENT else [series.event]
 
 
@@ -235,7 +236,8 @@ def _from_hours(tx: Tx, account: Account, buckets: list[periods.Bucket], series:
     place = _placer(starts)
     if series.math == "count":
         counts = [0] * len(buckets)
-        for hour, events in rows.hour_counts(tx, account.id, _names(series), first, last):
+        name = keep.ANY if series.event == ANY_EVENT else series.event
+        for hour, events in rows.hour_counts(tx, account.id, name, first, last):
             counts[place(int(hour))] += int(events)
         return Column(series, None, counts, sum(counts), "rollup")
     assert series.property is not None
@@ -345,14 +347,15 @@ def _gather(
     start = span.start.timestamp() - (window * 86400 if window else 0)
     raw.check_span(start, span.end.timestamp())
     first_day = buckets[0].end_day - window if window else 0  # the first window's first day
-    starts = [b.start for b in buckets]
+    db = tx.db
+    bounds = [db.time_value(b.start) for b in buckets]  # compared as the store keeps times
     filters = raw.compile_filters(plan.filters)
     need_metadata = bool(filters) or breakdown is not None or series.property is not None
     cells: dict[str | None, dict[int, Cell]] = defaultdict(lambda: defaultdict(Cell))
     days: dict[str | None, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     zone = account.timezone
     names = _scan_names(tx, account, series)
-    for seconds, _, profile, _, metadata in raw.scan(
+    for moment, _, profile, _, metadata in raw.scan(
         tx,
         account.id,
         names,
@@ -365,7 +368,7 @@ def _gather(
             continue
         value = None if breakdown is None else breakdown_value(metadata, breakdown)
         if window is not None:
-            day = periods.local_day(seconds, zone)
+            day = periods.local_day(db.seconds(moment), zone)
             if day < first_day:
                 continue  # in no bucket's window
             found_days = days[value]
@@ -373,12 +376,12 @@ def _gather(
                 raise _too_many(breakdown or "")
             found_days[day].add(profile)
             continue
-        if seconds < starts[0]:
+        if moment < bounds[0]:
             continue
         by_bucket = cells[value]
         if len(cells) > MAX_BREAKDOWN_VALUES:
             raise _too_many(breakdown or "")
-        cell = by_bucket[bisect.bisect_right(starts, seconds) - 1]
+        cell = by_bucket[bisect.bisect_right(bounds, moment) - 1]
         cell.count += 1
         cell.customers.add(profile)
         if series.property is not None:

@@ -183,23 +183,12 @@ def stale_reason(tx: Tx, account_id: int) -> str | None:
 # --- reads -----------------------------------------------------------------------------------
 
 
-def hour_counts(
-    tx: Tx, account_id: int, names: Sequence[str] | None, first: int, last: int
-) -> list[Row]:
-    """``(hour, events)`` per hour in [first, last), of these names (every name: ``None``)."""
-    params: list[Any] = [account_id, first, last]
-    if names is None:
-        return tx.all(
-            "SELECT hour, sum(events) FROM analytics_hours WHERE account_id = ?"
-            " AND hour >= ? AND hour < ? GROUP BY hour",
-            params,
-        )
-    return tx.db.select_in(
-        tx,
-        "SELECT hour, sum(events) FROM analytics_hours WHERE account_id = ? AND hour >= ?"
-        " AND hour < ? AND name IN ({marks}) GROUP BY hour",
-        params,
-        names,
+def hour_counts(tx: Tx, account_id: int, name: str, first: int, last: int) -> list[Row]:
+    """``(hour, events)`` per hour in [first, last) of a name ('': of every name)."""
+    return tx.all(
+        "SELECT hour, sum(events) FROM analytics_hours WHERE account_id = ? AND name = ?"
+        " AND hour >= ? AND hour < ? GROUP BY hour",
+        (account_id, name, first, last),
     )
 
 
@@ -237,20 +226,43 @@ def firsts(tx: Tx, account_id: int, name: str, first: int, last: int) -> list[Ro
 
 
 def returns(
-    tx: Tx, account_id: int, cohort: str, back: str, first: int, last: int, until: int
-) -> Iterator[Row]:
-    """``(profile, first day, later day)``: for each customer whose first active day of
-    ``cohort`` is in [first, last), each later active day of ``back`` before ``until``. Read
-    through each such customer's own rows (``activity_days_profile``), not everyone's."""
-    return tx.db.stream(
-        tx,
-        "SELECT f.profile_id, f.day, r.day FROM activity_days f JOIN activity_days r"
+    tx: Tx,
+    account_id: int,
+    cohort: str,
+    back: str,
+    starts: Sequence[int],
+    stride: int | None,
+    *,
+    cohorts_end: int,
+) -> list[Row]:
+    """``(cohort period, later period, customers)``: of the customers whose first active day
+    of ``cohort`` is before ``cohorts_end`` (in the periods of ``starts``: each period's first
+    day, and the end of the last), how many were active (``back``) in each later period.
+    Periods are ``stride`` days long from ``starts[0]``, or (``None``) as ``starts`` says.
+    Read through each such customer's own rows (``activity_days_profile``), counted by the
+    store."""
+    cohort_period, later_period = _period("f.day", starts, stride), _period("r.day", starts, stride)
+    return tx.all(
+        f"SELECT {cohort_period}, {later_period}, count(DISTINCT f.profile_id)"
+        " FROM activity_days f JOIN activity_days r"
         " ON r.account_id = f.account_id AND r.profile_id = f.profile_id AND r.name = ?"
         " AND r.day > f.day AND r.day < ?"
         " WHERE f.account_id = ? AND f.name = ? AND f.day >= ? AND f.day < ?"
-        " AND f.prev IS NULL",
-        (back, until, account_id, cohort, first, last),
+        " AND f.prev IS NULL GROUP BY 1, 2",
+        (back, starts[-1], account_id, cohort, starts[0], cohorts_end),
     )
+
+
+def _period(column: str, starts: Sequence[int], stride: int | None) -> str:
+    """The period index of a day column: arithmetic for periods of fixed length, else a
+    CASE over the periods' first days (months: a few dozen at most). Numbers only: safe to
+    inline."""
+    if stride is not None:
+        return f"({column} - {int(starts[0])}) / {int(stride)}"
+    branches = " ".join(
+        f"WHEN {column} < {int(start)} THEN {index}" for index, start in enumerate(starts[1:])
+    )
+    return f"CASE {branches} END"
 
 
 def active(tx: Tx, account_id: int, name: str, first: int, last: int) -> Iterator[Row]:

@@ -169,6 +169,15 @@ class Database(abc.ABC):
             base = _minutes[text[:16]] = moment.timestamp()
         return base + float(text[17:-1] or 0)
 
+    def event_time(self, seconds: float) -> Any:
+        """A Unix time in the form ``{event_time}`` selects (comparable with it)."""
+        return self.time_value(seconds)
+
+    def micros(self, value: Any) -> int:
+        """An ``{event_time}`` as whole microseconds since 1970."""
+        text = str(value)
+        return round(self.seconds(text[:19] + "Z")) * 1_000_000 + int(text[20:26] or 0)
+
     def stream(self, tx: Tx, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
         """The rows of a long read, fetched as they are iterated (not all at once)."""
         yield from tx.execute(sql, params)

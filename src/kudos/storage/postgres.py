@@ -36,6 +36,8 @@ class PostgresDatabase(Database):
         "timestamp": "TIMESTAMPTZ",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
         "metadata_bytes": "octet_length(metadata::text)",
+        "metadata_text": "metadata::text",  # decoded by msgspec, not psycopg's json module
+        "event_time": "CAST(extract(epoch FROM received_at) * 1000000 AS BIGINT)",
         "least": "LEAST",
         "greatest": "GREATEST",
     }
@@ -82,6 +84,12 @@ class PostgresDatabase(Database):
 
     def seconds(self, value: Any) -> float:
         return float(value.timestamp())
+
+    def event_time(self, seconds: float) -> Any:
+        return round(seconds * 1_000_000)
+
+    def micros(self, value: Any) -> int:
+        return int(value)
 
     def stream(self, tx: Tx, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
         """A server-side cursor (in a transaction of its own): rows arrive in pages."""

@@ -55,6 +55,10 @@ class SQLiteDatabase(Database):
         "timestamp": "TEXT",
         "skip_locked": "",  # one writer: nothing to skip
         "metadata_bytes": "length(CAST(metadata AS BLOB))",  # bytes, not characters
+        "metadata_text": "metadata",
+        # An event's time for a long scan: the text as stored (it sorts as time does; those
+        # whose arithmetic matters are converted by ``Database.micros``, most never are).
+        "event_time": "received_at",
         "least": "min",  # SQLite's two-argument min() and max() are scalar functions
         "greatest": "max",
     }

@@ -5,7 +5,7 @@
 -- over the processes that write it (0 on SQLite, one writer).
 ALTER TABLE accounts ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC';
 
--- Events per name and hour.
+-- Events per name and hour ('' for every name).
 CREATE TABLE analytics_hours (
     account_id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -91,6 +91,9 @@ CREATE INDEX events_name_time ON events (account_id, name, received_at, profile_
 
 -- The merged profiles of an account (a raw scan counts each customer as the profile now).
 CREATE INDEX profiles_merged ON profiles (account_id) WHERE merged_into IS NOT NULL;
+
+-- Customers per tier (analytics summary), from the index alone.
+CREATE INDEX customer_rewards_tier ON customer_rewards (account_id, tier_order);
 
 -- Enrolled and new customers (analytics summary).
 CREATE INDEX profiles_created ON profiles (account_id, created_at) WHERE merged_into IS NULL
