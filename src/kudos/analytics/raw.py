@@ -109,22 +109,8 @@ def timeline(
     """``(time, event id, profile at ingest, name[, metadata JSON text])`` of the events of
     ``names`` (every name: ``None``) received in [start, end): plain rows, for a caller that
     goes over hundreds of thousands (``Profiles`` maps merged profiles once per customer, not
-    per row). The time sorts as time does; ``Database.micros`` converts it. Checks the budget
-    every ``_CHECK_EVERY`` rows."""
-    db = tx.db
-    columns = "{event_time}, id, profile_id, name" + (", {metadata_text}" if metadata else "")
-    named = "" if names is None else f" AND name IN ({', '.join('?' for _ in names)})"
-    params: list[Any] = [account_id, *(names or ()), db.time_value(start), db.time_value(end)]
-    sql = (
-        f"SELECT {columns} FROM events WHERE account_id = ?{named}"
-        " AND received_at >= ? AND received_at < ?"
-    )
-    budget.check()
-    with db.time_budget(tx, budget.left()):
-        for count, row in enumerate(db.stream(tx, sql, params), 1):
-            if not count % _CHECK_EVERY:
-                budget.check()
-            yield row
+    per row). The time sorts as time does; ``Database.micros`` converts it."""
+    return _rows(tx, account_id, names, start, end, "{event_time}", metadata, budget)
 
 
 def scan(
@@ -141,23 +127,36 @@ def scan(
     (every name: ``None``) received in [start, end), in no particular order. The time is as
     the store keeps it (``Database.time_value``'s form: compare it with values of that form,
     or convert it with ``Database.seconds``)."""
+    current = Profiles(tx, account_id).current
+    for row in _rows(tx, account_id, names, start, end, "received_at", metadata, budget):
+        profile_id: int = row[2]
+        data = _decode(row[4]) if metadata else None
+        yield row[0], row[1], current.get(profile_id, profile_id), row[3], data or {}
+
+
+def _rows(
+    tx: Tx,
+    account_id: int,
+    names: Sequence[str] | None,
+    start: float,
+    end: float,
+    time_column: str,
+    metadata: bool,
+    budget: Budget,
+) -> Iterator[Row]:
+    """The events' rows, streamed within the budget (checked every ``_CHECK_EVERY`` rows,
+    and by the store itself while a statement runs)."""
     db = tx.db
-    profiles = Profiles(tx, account_id)
-    columns = "received_at, id, profile_id, name" + (", {metadata_text}" if metadata else "")
+    columns = f"{time_column}, id, profile_id, name" + (", {metadata_text}" if metadata else "")
     named = "" if names is None else f" AND name IN ({', '.join('?' for _ in names)})"
     params: list[Any] = [account_id, *(names or ()), db.time_value(start), db.time_value(end)]
     sql = (
         f"SELECT {columns} FROM events WHERE account_id = ?{named}"
         " AND received_at >= ? AND received_at < ?"
     )
-    current = profiles.current
-    count = 0
     budget.check()
     with db.time_budget(tx, budget.left()):
-        for row in db.stream(tx, sql, params):
-            count += 1
-            if count % _CHECK_EVERY == 0:
+        for count, row in enumerate(db.stream(tx, sql, params), 1):
+            if not count % _CHECK_EVERY:
                 budget.check()
-            profile_id: int = row[2]
-            data = _decode(row[4]) if metadata else None
-            yield row[0], row[1], current.get(profile_id, profile_id), row[3], data or {}
+            yield row

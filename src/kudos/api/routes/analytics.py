@@ -3,6 +3,7 @@ alone). ``Accept: text/csv`` answers the same table as CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,7 +14,8 @@ from kudos.analytics import query as analytics_query
 from kudos.analytics import summary as analytics_summary
 from kudos.api.deps import RuntimeDep, SecretKeyAuth, read
 from kudos.api.routing import KudosRoute
-from kudos.domain.model import Account
+from kudos.bootstrap import Runtime
+from kudos.domain.model import Account, Credentials
 from kudos.storage.db import Tx
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=KudosRoute)
@@ -40,6 +42,25 @@ def _answer(request: Request, answer: dict[str, Any]) -> Response:
     if "text/csv" in request.headers.get("accept", ""):
         return Response(analytics_csv.render(answer), media_type="text/csv; charset=utf-8")
     return Response(msgspec.json.encode(answer), media_type="application/json")
+
+
+async def _loyalty(
+    request: Request,
+    runtime: Runtime,
+    credentials: Credentials,
+    report: Callable[..., dict[str, Any]],
+    start: str | None,
+    end: str | None,
+    **options: Any,
+) -> Response:
+    """A loyalty report of the account's range, with its program (tiers, a point's value)."""
+    now = runtime.context.clock()
+
+    def run(tx: Tx, account: Account) -> dict[str, Any]:
+        program = runtime.context.programs.get(tx, account.id)
+        return report(tx, account, start=start, end=end, now=now, program=program, **options)
+
+    return _answer(request, await read(runtime, credentials, run))
 
 
 @router.post(
@@ -76,13 +97,7 @@ async def analytics_summary_route(
 ) -> Response:
     """Members, events, points issued, redeemed, expired and outstanding (and their money
     value), tiers: each beside the previous period's value. Default: the last 30 days."""
-    now = runtime.context.clock()
-
-    def run(tx: Tx, account: Account) -> dict[str, Any]:
-        program = runtime.context.programs.get(tx, account.id)
-        return analytics_summary.summary(tx, account, start=from_, end=to, now=now, program=program)
-
-    return _answer(request, await read(runtime, credentials, run))
+    return await _loyalty(request, runtime, credentials, analytics_summary.summary, from_, to)
 
 
 @router.get("/points", summary="Points moved per bucket", response_model=dict[str, Any])
@@ -96,15 +111,9 @@ async def analytics_points_route(
 ) -> Response:
     """Points issued (by source), redeemed, expired and other debits per bucket, and the
     outstanding points (and their value) at each bucket's end."""
-    now = runtime.context.clock()
-
-    def run(tx: Tx, account: Account) -> dict[str, Any]:
-        program = runtime.context.programs.get(tx, account.id)
-        return analytics_summary.points(
-            tx, account, start=from_, end=to, interval=interval, now=now, program=program
-        )
-
-    return _answer(request, await read(runtime, credentials, run))
+    return await _loyalty(
+        request, runtime, credentials, analytics_summary.points, from_, to, interval=interval
+    )
 
 
 @router.get(
