@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from kudos import errors
-from kudos.analytics import activity, keep, periods
+from kudos.analytics import activity, keep, periods, raw
 from kudos.domain import money
 from kudos.domain.model import Account
 from kudos.rules.engine import CompiledProgram
@@ -282,19 +282,23 @@ def campaign(
 def _participants(
     tx: Tx, account_id: int, campaign_id: str, buckets: list[periods.Bucket]
 ) -> list[int]:
-    """Distinct customers the campaign rewarded in each bucket."""
+    """Distinct customers the campaign rewarded in each bucket (index ``history_campaign``:
+    a row per reward in the range, within the raw scans' time budget)."""
     db = tx.db
     starts = [b.start for b in buckets]
     seen: list[set[int]] = [set() for _ in buckets]
-    for created, profile in tx.all(
-        "SELECT created_at, profile_id FROM history WHERE account_id = ? AND campaign_id = ?"
-        " AND type = 'CampaignRewarded' AND created_at >= ? AND created_at < ?",
-        (
-            account_id,
-            campaign_id,
-            db.time_value(buckets[0].start),
-            db.time_value(buckets[-1].end),
-        ),
-    ):
+    with db.time_budget(tx, raw.TIME_BUDGET_SECONDS):
+        found = tx.all(
+            "SELECT created_at, profile_id FROM history WHERE account_id = ?"
+            " AND campaign_id = ? AND type = 'CampaignRewarded' AND created_at >= ?"
+            " AND created_at < ?",
+            (
+                account_id,
+                campaign_id,
+                db.time_value(buckets[0].start),
+                db.time_value(buckets[-1].end),
+            ),
+        )
+    for created, profile in found:
         seen[bisect.bisect_right(starts, db.seconds(created)) - 1].add(int(profile))
     return [len(s) for s in seen]

@@ -93,6 +93,10 @@ CREATE INDEX events_name_time ON events (account_id, name, received_at, profile_
 -- The merged profiles of an account (a raw scan counts each customer as the profile now).
 CREATE INDEX profiles_merged ON profiles (account_id) WHERE merged_into IS NOT NULL;
 
+-- The customers a campaign rewarded in a range (analytics of a campaign), from the index alone.
+CREATE INDEX history_campaign ON history (account_id, campaign_id, created_at, profile_id)
+    WHERE type = 'CampaignRewarded';
+
 -- Customers per tier (analytics summary), from the index alone.
 CREATE INDEX customer_rewards_tier ON customer_rewards (account_id, tier_order);
 
