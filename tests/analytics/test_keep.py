@@ -8,6 +8,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from kudos.analytics import keep, query, rebuild
 from kudos.domain.model import Account, Credentials
 from kudos.domain.payload import EventBatch
@@ -197,3 +199,16 @@ def test_a_new_time_zone_leaves_analytics_stale_until_a_rebuild(store: Store) ->
         day + 1
         for day in utc_days  # 22:30 UTC is the next day at UTC+14
     }
+
+
+def test_a_rebuild_that_must_forget_reads_what_it_forgot(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild remembers customers' latest days up to a bound; past it, it reads them from
+    the store again (and derives the same rows)."""
+    account, credentials = new_account(store, timezone="America/New_York")
+    ingest(store, credentials, traffic())
+    kept = snapshot(store, account.id)
+    monkeypatch.setattr(rebuild, "REMEMBERED_DAYS", 4)
+    rebuild.rebuild(store.db, account.id)
+    assert snapshot(store, account.id) == kept

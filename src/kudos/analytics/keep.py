@@ -35,6 +35,10 @@ class LastDays:
     """Where a ``Keeper`` remembers each ``(account, profile, name)``'s latest active day:
     the writer's shelf (kept across its batches where it is the only writer)."""
 
+    # Whether a day this memory does not hold is known to have no row (a rebuild's memory,
+    # until it forgets something): then nothing is read from the store.
+    complete = False
+
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
 
@@ -159,7 +163,7 @@ def _write_days(
         last_days.put_today(customer, day, seen)
     if not fresh:
         return
-    if unknown:
+    if unknown and not last_days.complete:
         for key, day in rows.last_days(tx, sorted(set(unknown))).items():
             last_days.put(key, day)
     fresh.sort()  # concurrent writers (PostgreSQL) insert in one order

@@ -19,7 +19,7 @@ from kudos.storage import analytics as rows
 from kudos.storage.db import Database, Tx
 
 CHUNK = 20_000
-REMEMBERED_DAYS = 500_000
+REMEMBERED_DAYS = 1_000_000  # about 200 bytes each
 Progress = Callable[[int, int], None]
 _decode = msgspec.json.Decoder().decode
 
@@ -30,6 +30,7 @@ class _Remembered(keep.LastDays):
 
     def __init__(self) -> None:
         self.days: dict[Any, Any] = {}
+        self.complete = True  # the account's rows were cleared: what it never held has none
 
     def get(self, key: tuple[int, int, str]) -> int | None:
         found: int | None = self.days.get(key)
@@ -52,6 +53,7 @@ class _Remembered(keep.LastDays):
         if len(days) > REMEMBERED_DAYS:
             for old in list(days)[: REMEMBERED_DAYS // 2]:
                 del days[old]
+            self.complete = False  # forgotten days are read again from the store
 
 
 def rebuild(db: Database, account_id: int, *, progress: Progress | None = None) -> int:
