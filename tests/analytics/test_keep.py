@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kudos.analytics import keep, query, rebuild
+from kudos.analytics import keep, query, rebuild, summary
 from kudos.domain.model import Account, Credentials
 from kudos.domain.payload import EventBatch
 from kudos.services import accounts
@@ -163,6 +163,10 @@ def test_a_merge_joins_the_customers_days_and_recounts_their_gaps(store: Store) 
     answer = store.run(lambda tx: query.run(tx, account, body, now=0.0))
     assert answer["series"][0]["total"] == 1
     assert answer["exact"] is True
+    now = (START + timedelta(days=7)).timestamp()
+    members = store.run(lambda tx: summary.summary(tx, account, now=now))["members"]
+    assert (members["enrolled"]["value"], members["new"]["value"]) == (1, 1)
+    assert members["active"]["value"] == 1
     assert snapshot(store, account.id) == kept
     rebuild.rebuild(store.db, account.id)
     assert snapshot(store, account.id) == kept

@@ -83,6 +83,7 @@ def rebuild_in(tx: Tx, account_id: int, *, progress: Progress | None = None) -> 
     total = int(total_row[0]) if total_row else 0
     done = _events(tx, account_id, zone, total, progress)
     _ledger(tx, account_id)
+    _members(tx, account_id)
     rows.clear_stale(tx, account_id)
     return done
 
@@ -127,6 +128,24 @@ def _feed(
         keeper.add(account_id, zone, profiles.of(profile_id), stamp, [(name, metadata)])
     keeper.write(tx, remembered)
     return len(chunk)
+
+
+def _members(tx: Tx, account_id: int) -> None:
+    """Customers by the hour they were created (profiles not merged away)."""
+    hours: dict[int, int] = {}
+    for (created_at,) in tx.db.stream(
+        tx,
+        "SELECT created_at FROM profiles WHERE account_id = ? AND merged_into IS NULL",
+        (account_id,),
+    ):
+        hour = utc_hour(created_at if isinstance(created_at, str) else iso(created_at))
+        hours[hour] = hours.get(hour, 0) + 1
+    shard = tx.db.shard
+    if hours:
+        tx.many(
+            rows.ADD_MEMBERS,
+            [(account_id, hour, shard, members) for hour, members in sorted(hours.items())],
+        )
 
 
 def _ledger(tx: Tx, account_id: int) -> None:

@@ -46,11 +46,12 @@ def summary(
     """The figures of a range, each beside the previous period's."""
     span = span_of(account, start, end, now)
     before = span.previous()
-    current, previous = _figures(tx, account, span, now), _figures(tx, account, before, now)
-    balance = _balances(tx, account.id)
+    ledger = Ledger(tx, account.id, _hours(before)[0])
+    current = _figures(tx, account, span, ledger)
+    previous = _figures(tx, account, before, ledger)
     outstanding = {
-        "value": balance - _moved_after(tx, account.id, span.end.timestamp()),
-        "previous": balance - _moved_after(tx, account.id, before.end.timestamp()),
+        "value": ledger.standing(_hours(span)[1]),
+        "previous": ledger.standing(_hours(before)[1]),
     }
     value = _point_value(program)
     first, last = span.iso()
@@ -90,19 +91,20 @@ def _paired(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _figures(tx: Tx, account: Account, span: periods.Range, now: float) -> dict[str, Any]:
+def _figures(tx: Tx, account: Account, span: periods.Range, ledger: Ledger) -> dict[str, Any]:
     first_day, last_day = span.days
     gaps = activity.Gaps(tx, account.id, keep.ANY, min(first_day, last_day - 30), last_day)
     days = max(1, last_day - first_day)
     daily = sum(gaps.distinct(day, day + 1) for day in range(first_day, last_day)) / days
     first_hour, last_hour = _hours(span)
-    flows = _flows(tx, account.id, first_hour, last_hour)
+    flows = ledger.between(first_hour, last_hour)
     issued = sum(flows["+"].values())
     redeemed = flows["-"].get(REDEEMED, 0)
+    enrolled = rows.members_before(tx, account.id, last_hour)
     return {
         "members": {
-            "enrolled": _count_profiles(tx, account.id, None, span.end),
-            "new": _count_profiles(tx, account.id, span.start, span.end),
+            "enrolled": enrolled,
+            "new": enrolled - rows.members_before(tx, account.id, first_hour),
             "active": gaps.distinct(first_day, last_day),
             "activeDaily": round(daily, 2),
             "activeWeekly": gaps.distinct(last_day - 7, last_day),
@@ -126,31 +128,31 @@ def _hours(span: periods.Range) -> tuple[int, int]:
     return int(span.start.timestamp()) // 3600, -(-int(span.end.timestamp()) // 3600)
 
 
-def _flows(tx: Tx, account_id: int, first: int, last: int | None) -> dict[str, dict[str, int]]:
-    found: dict[str, dict[str, int]] = {"+": defaultdict(int), "-": defaultdict(int)}
-    for _, kind, direction, points, _ in rows.ledger_flows(tx, account_id, first, last):
-        found[direction][kind] += int(points)
-    return found
+class Ledger:
+    """The account's points flows per hour from ``first`` (an hour) on, read once, and what
+    the balances held before it; outstanding points at an hour follow from them."""
 
+    def __init__(self, tx: Tx, account_id: int, first: int) -> None:
+        self.first = first
+        self.base = rows.ledger_standing(tx, account_id, first)
+        self.flows = [
+            (int(hour), kind, direction, int(points))
+            for hour, kind, direction, points, _ in rows.ledger_flows(tx, account_id, first, None)
+        ]
 
-def _count_profiles(tx: Tx, account_id: int, start: Any, end: Any) -> int:
-    params: list[Any] = [account_id, tx.db.time_value(end.timestamp())]
-    bound = ""
-    if start is not None:
-        bound = " AND created_at >= ?"
-        params.append(tx.db.time_value(start.timestamp()))
-    row = tx.one(
-        "SELECT count(*) FROM profiles WHERE account_id = ? AND merged_into IS NULL"
-        f" AND created_at < ?{bound}",
-        params,
-    )
-    return int(row[0]) if row else 0
+    def between(self, first: int, last: int) -> dict[str, dict[str, int]]:
+        """Points moved in hours [first, last), by direction and kind."""
+        found: dict[str, dict[str, int]] = {"+": defaultdict(int), "-": defaultdict(int)}
+        for hour, kind, direction, points in self.flows:
+            if first <= hour < last:
+                found[direction][kind] += points
+        return found
 
-
-def _balances(tx: Tx, account_id: int) -> int:
-    """The points in every balance now: all credits less all debits (the ledger moves every
-    point a balance holds), from the hourly flows rather than every customer's row."""
-    return _moved_after(tx, account_id, 0)
+    def standing(self, hour: int) -> int:
+        """Every credit less every debit before ``hour`` (at or after ``first``): the points
+        the balances held then (the ledger moves every point a balance holds)."""
+        moved = sum(p if d == "+" else -p for h, _, d, p in self.flows if h < hour)
+        return self.base + moved
 
 
 def _pending(tx: Tx, account_id: int) -> int:
@@ -160,12 +162,6 @@ def _pending(tx: Tx, account_id: int) -> int:
         (account_id,),
     )
     return int(row[0]) if row else 0
-
-
-def _moved_after(tx: Tx, account_id: int, seconds: float) -> int:
-    """Credits less debits from ``seconds`` on (whole hours: rollups keep hours)."""
-    flows = _flows(tx, account_id, -(-int(seconds) // 3600), None)
-    return sum(flows["+"].values()) - sum(flows["-"].values())
 
 
 def _point_value(program: CompiledProgram | None) -> Decimal | None:
@@ -210,13 +206,14 @@ def points(
     buckets = periods.buckets(span, chosen)
     starts = [int(b.start) // 3600 for b in buckets]
     first, last = _hours(span)
+    ledger = Ledger(tx, account.id, first)
     issued: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
     debits: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    for hour, kind, direction, moved, _ in rows.ledger_flows(tx, account.id, first, last):
-        into = issued if direction == "+" else debits
-        into[kind][bisect.bisect_right(starts, int(hour)) - 1] += int(moved)
-    balance = _balances(tx, account.id)
-    outstanding = [balance - _moved_after(tx, account.id, b.end) for b in buckets]
+    for hour, kind, direction, moved in ledger.flows:
+        if hour < last:
+            into = issued if direction == "+" else debits
+            into[kind][bisect.bisect_right(starts, hour) - 1] += moved
+    outstanding = [ledger.standing(-(-int(b.end) // 3600)) for b in buckets]
     value = _point_value(program)
     return {
         "timezone": account.timezone,

@@ -48,6 +48,11 @@ ADD_LEDGER = (
     " points = ledger_hours.points + excluded.points,"
     " entries = ledger_hours.entries + excluded.entries"
 )
+ADD_MEMBERS = (
+    "INSERT INTO members_hours (account_id, hour, shard, members) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (account_id, hour, shard) DO UPDATE SET"
+    " members = members_hours.members + excluded.members"
+)
 ADD_CAMPAIGN = (
     "INSERT INTO campaign_hours (account_id, campaign_id, hour, shard, achievements, points,"
     " cap_hits) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -56,7 +61,14 @@ ADD_CAMPAIGN = (
     " points = campaign_hours.points + excluded.points,"
     " cap_hits = campaign_hours.cap_hits + excluded.cap_hits"
 )
-TABLES = ("analytics_hours", "analytics_numbers", "activity_days", "activity_gaps", "ledger_hours")
+TABLES = (
+    "analytics_hours",
+    "analytics_numbers",
+    "activity_days",
+    "activity_gaps",
+    "ledger_hours",
+    "members_hours",
+)
 
 
 def add_hours(tx: Tx, rows: Sequence[HourRow]) -> None:
@@ -283,6 +295,25 @@ def ledger_flows(tx: Tx, account_id: int, first: int, last: int | None) -> list[
         f" WHERE account_id = ? AND hour >= ?{bound} GROUP BY hour, kind, direction",
         [account_id, first, *([] if last is None else [last])],
     )
+
+
+def members_before(tx: Tx, account_id: int, hour: int) -> int:
+    """Customers (profiles not merged away) created in the hours before ``hour``."""
+    row = tx.one(
+        "SELECT coalesce(sum(members), 0) FROM members_hours WHERE account_id = ? AND hour < ?",
+        (account_id, hour),
+    )
+    return int(row[0]) if row else 0
+
+
+def ledger_standing(tx: Tx, account_id: int, hour: int) -> int:
+    """Every credit less every debit of the hours before ``hour``."""
+    row = tx.one(
+        "SELECT coalesce(sum(CASE direction WHEN '+' THEN points ELSE -points END), 0)"
+        " FROM ledger_hours WHERE account_id = ? AND hour < ?",
+        (account_id, hour),
+    )
+    return int(row[0]) if row else 0
 
 
 def campaign_flows(tx: Tx, account_id: int, campaign_id: str, first: int, last: int) -> list[Row]:

@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 
 from kudos.domain.identity import MergeMode
+from kudos.domain.model import iso, utc_hour
+from kudos.storage import analytics as analytics_rows
 from kudos.storage.db import Row, Tx
 
 _KEY_COLUMN = {"email": "email_key", "mobile": "mobile_key"}
@@ -107,7 +109,18 @@ def insert(
         (account_id, now, now, email, mobile, email_key, mobile_key, encode(attributes)),
     )
     assert row is not None  # RETURNING always yields the new row
+    _count_member(tx, account_id, now, 1)
     return int(row[0])
+
+
+def _count_member(tx: Tx, account_id: int, created_at: Any, change: int) -> None:
+    """A customer joins (or, merged away, leaves) the count of the hour it was created in
+    (analytics' enrolled and new customers)."""
+    tx.tally(
+        analytics_rows.ADD_MEMBERS,
+        (account_id, utc_hour(iso(created_at)), tx.db.shard),
+        change,
+    )
 
 
 def update(tx: Tx, profile: ProfileRow, now: str) -> None:
@@ -161,11 +174,13 @@ def absorb(
         "UPDATE customer_ids SET profile_id = ? WHERE account_id = ? AND profile_id = ?",
         (winner, account_id, loser),
     )
-    tx.execute(
+    retired = tx.one(
         "UPDATE profiles SET merged_into = ?, email_key = NULL, mobile_key = NULL,"
-        " updated_at = ? WHERE id = ?",
+        " updated_at = ? WHERE id = ? RETURNING created_at",
         (winner, now, loser),
     )
+    if retired is not None:
+        _count_member(tx, account_id, retired[0], -1)
     tx.execute(
         "INSERT INTO profile_merges (account_id, winner_id, loser_id, identifier_kind,"
         " identifier, customer_ids, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

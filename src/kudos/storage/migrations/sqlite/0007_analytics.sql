@@ -65,6 +65,19 @@ CREATE TABLE ledger_hours (
     PRIMARY KEY (account_id, hour, kind, direction, shard)
 ) WITHOUT ROWID;
 
+-- Customers (profiles not merged away) by the hour they were created: enrolled at a moment
+-- are those created before it (a merge takes the absorbed profile back out of its hour).
+CREATE TABLE members_hours (
+    account_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    members INTEGER NOT NULL,
+    PRIMARY KEY (account_id, hour, shard)
+) WITHOUT ROWID;
+INSERT INTO members_hours (account_id, hour, shard, members)
+    SELECT account_id, CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER) / 3600, 0,
+    count(*) FROM profiles WHERE merged_into IS NULL GROUP BY 1, 2;
+
 -- Campaign outcomes per hour: achievements, points given, and requests a cap stopped.
 CREATE TABLE campaign_hours (
     account_id INTEGER NOT NULL,
@@ -98,6 +111,3 @@ CREATE INDEX history_campaign ON history (account_id, campaign_id, created_at, p
 
 -- Customers per tier (analytics summary), from the index alone.
 CREATE INDEX customer_rewards_tier ON customer_rewards (account_id, tier_order);
-
--- Enrolled and new customers (analytics summary).
-CREATE INDEX profiles_created ON profiles (account_id, created_at) WHERE merged_into IS NULL
