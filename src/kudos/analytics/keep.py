@@ -58,15 +58,27 @@ class LastDays:
     def put_today(self, customer: tuple[int, int], day: int, names: frozenset[str]) -> None:
         self.tx.remember(customer, (day, names), shelf="activity")
 
+    def seen(self, key: tuple[int, int, str, str]) -> int | None:
+        """A day ``(account, profile, name, zone)`` is known to have a row for, once
+        committed (kept across transactions where several processes write: a row, once
+        there, stays; the zone in the key keeps a time-zone change from matching old days)."""
+        found: int | None = self.tx.recall(key, shelf="seen")
+        return found
+
+    def see(self, key: tuple[int, int, str, str], day: int) -> None:
+        if self.tx.db.concurrent_writers:  # a single writer's own memory knows more already
+            self.tx.remember(key, day, shelf="seen")
+
 
 class Keeper:
     """Aggregates a batch's events, then writes them in one statement per table."""
 
-    __slots__ = ("days", "hours", "numbers")
+    __slots__ = ("days", "hours", "numbers", "zones")
 
     def __init__(self) -> None:
         self.hours: dict[tuple[int, str, int], int] = {}
         self.numbers: dict[tuple[int, str, str, int], list[float]] = {}
+        self.zones: dict[int, str] = {}  # each account's time zone
         # (account, profile, local day): the names active then ('' for any)
         self.days: dict[tuple[int, int, int], set[str]] = {}
 
@@ -80,6 +92,7 @@ class Keeper:
     ) -> None:
         """Count one request's events (all received at ``received_at``, a stored UTC time)."""
         hour, day = periods.hour_and_day(received_at, zone)
+        self.zones[account_id] = zone
         hours = self.hours
         every = (account_id, ANY, hour)
         names = self.days.get((account_id, profile_id, day))
@@ -128,11 +141,15 @@ class Keeper:
             ],
         )
         if self.days:
-            _write_days(tx, self.days, last_days, shard)
+            _write_days(tx, self.days, self.zones, last_days, shard)
 
 
 def _write_days(
-    tx: Tx, days: dict[tuple[int, int, int], set[str]], last_days: LastDays, shard: int
+    tx: Tx,
+    days: dict[tuple[int, int, int], set[str]],
+    zones: dict[int, str],
+    last_days: LastDays,
+    shard: int,
 ) -> None:
     """Add the rows of customers' new active days, and their gaps. A day after the latest
     known (ingest's case) takes it as its previous day; a day before it (a clock set back, a
@@ -155,6 +172,8 @@ def _write_days(
         for name in names:
             key = (account_id, profile_id, name)
             last = last_days.get(key)
+            if last is None and last_days.seen((*key, zones[account_id])) == day:
+                continue  # committed already (where several processes write)
             if last != day:
                 fresh.append((account_id, profile_id, name, day))
                 if last is None:
@@ -166,6 +185,7 @@ def _write_days(
     if unknown and not last_days.complete:
         for key, day in rows.last_days(tx, sorted(set(unknown))).items():
             last_days.put(key, day)
+            last_days.see((*key, zones[key[0]]), day)
     fresh.sort()  # concurrent writers (PostgreSQL) insert in one order
     new_rows: list[rows.DayRow] = []
     gaps: dict[tuple[int, str, int, int], int] = {}
@@ -180,6 +200,7 @@ def _write_days(
         new_rows.append((account_id, name, day, profile_id, last))
         _count_gap(gaps, account_id, name, day, last, 1)
         last_days.put(key, day)
+        last_days.see((*key, zones[account_id]), day)
     rows.insert_days(tx, new_rows)
     rows.add_gaps(
         tx,

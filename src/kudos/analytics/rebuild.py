@@ -46,6 +46,12 @@ class _Remembered(keep.LastDays):
     def put_today(self, customer: tuple[int, int], day: int, names: frozenset[str]) -> None:
         self._keep(customer, (day, names))
 
+    def seen(self, key: tuple[int, int, str, str]) -> int | None:
+        return None  # what a rebuild remembers is in ``days``
+
+    def see(self, key: tuple[int, int, str, str], day: int) -> None:
+        pass
+
     def _keep(self, key: Any, value: Any) -> None:
         days = self.days
         days.pop(key, None)

@@ -28,7 +28,16 @@ MAX_IN_LIST = 512
 # a 20-campaign program; an event catalog name or key known to exist, storage.events: up to
 # about 0.5 KB with the longest key; a customer's last active day per event name, analytics:
 # about 0.2 KB).
-SHELVES = {"facts": 200_000, "rewards": 50_000, "catalog": 50_000, "activity": 100_000}
+SHELVES = {
+    "facts": 200_000,
+    "rewards": 50_000,
+    "catalog": 50_000,
+    "activity": 100_000,
+    "seen": 100_000,
+}
+# Shelves of facts no other process can make false once they are committed (an activity row
+# that exists), kept after COMMIT even where several processes write.
+MONOTONE_SHELVES = frozenset({"seen"})
 MAX_REMEMBERED = SHELVES["facts"]
 
 
@@ -283,8 +292,9 @@ class Tx:
 
     def remember(self, key: Any, value: Any, *, shelf: str = "facts") -> None:
         """Remember a fact for the rest of this transaction (callers hold its locks). After
-        COMMIT it is kept only on a store with a single writer: elsewhere another process may
-        change it at any time. A rolled-back savepoint forgets what was remembered in it."""
+        COMMIT it is kept only on a store with a single writer (elsewhere another process may
+        change it at any time), or on a ``MONOTONE_SHELVES`` shelf. A rolled-back savepoint
+        forgets what was remembered in it."""
         if self._undo is not None:
             self._undo.append((shelf, key))
         self._pending[shelf][key] = value
@@ -368,10 +378,10 @@ class Tx:
     def commit(self) -> None:
         self.flush_staged()
         self.conn.execute("COMMIT")
-        if not self.db.concurrent_writers:
-            for shelf, pending in self._pending.items():
-                if pending:
-                    _keep(self._known[shelf], pending, SHELVES[shelf])
+        single = not self.db.concurrent_writers
+        for shelf, pending in self._pending.items():
+            if pending and (single or shelf in MONOTONE_SHELVES):
+                _keep(self._known[shelf], pending, SHELVES[shelf])
         self._forget_pending()
 
     def rollback(self) -> None:
