@@ -64,6 +64,20 @@ def _ask(database_url: str | None, account_name: str, body: dict[str, Any]) -> d
         raise click.ClickException("the query is invalid") from None
 
 
+def _query(
+    database_url: str | None,
+    account_name: str,
+    body: dict[str, Any],
+    span: dict[str, str] | None,
+    *,
+    as_json: bool,
+) -> None:
+    """Ask a query (over ``span``, or the default range) and print its answer."""
+    if span is not None:
+        body["dateRange"] = span
+    _show(_ask(database_url, account_name, body), as_json=as_json)
+
+
 def _show(answer: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(answer))
@@ -114,9 +128,7 @@ def trends(
     }
     if breakdown:
         body["breakdown"] = {"property": breakdown}
-    if (span := _range(start, end, last)) is not None:
-        body["dateRange"] = span
-    _show(_ask(database_url, account_name, body), as_json=as_json)
+    _query(database_url, account_name, body, _range(start, end, last), as_json=as_json)
 
 
 def _filter(text: str) -> dict[str, Any]:
@@ -156,9 +168,7 @@ def funnel(
         "steps": [{"event": step} for step in steps],
         "window": {"value": int(window[:-1]), "unit": units[window[-1]]},
     }
-    if (span := _range(start, end, last)) is not None:
-        body["dateRange"] = span
-    _show(_ask(database_url, account_name, body), as_json=as_json)
+    _query(database_url, account_name, body, _range(start, end, last), as_json=as_json)
 
 
 @analytics_group.command("retention")
@@ -190,9 +200,7 @@ def retention(
         "period": period,
         "periods": periods,
     }
-    if (span := _range(start, end, last)) is not None:
-        body["dateRange"] = span
-    _show(_ask(database_url, account_name, body), as_json=as_json)
+    _query(database_url, account_name, body, _range(start, end, last), as_json=as_json)
 
 
 @analytics_group.command("summary")
