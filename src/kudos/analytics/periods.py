@@ -291,15 +291,6 @@ def _invalid(problem: str) -> errors.QueryInvalid:
     return errors.QueryInvalid([problem])
 
 
-def utc_text(seconds: float) -> str:
-    """The stored text form (SQLite) of a Unix time: comparable with ``received_at``."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def utc_moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 _local_days: dict[tuple[str, int], int] = {}
 
 

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from kudos.domain.model import iso_at
+
 Row = tuple[Any, ...]
 _minutes: dict[str, float] = {}
 T = TypeVar("T")
@@ -165,7 +167,7 @@ class Database(abc.ABC):
 
     def time_value(self, seconds: float) -> Any:
         """A UTC instant as this store keeps times (ISO text; PostgreSQL: a datetime)."""
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return iso_at(seconds)
 
     def seconds(self, value: Any) -> float:
         """A stored time (``time_value``'s form) as Unix seconds; cached by its minute."""
